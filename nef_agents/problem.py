@@ -240,13 +240,14 @@ class Problem:
         self.failures.append(FailedEvaluation(self.nfev, reason))
         return math.inf
 
-    def grad(self, x: Array, fx: float | None = None) -> Array | None:
+    def grad(self, x: Array, fx: float | None = None, rel_step: float | None = None) -> Array | None:
         """Gradient at ``project(x)``: the user's ``jac`` or central differences.
 
         Returns ``None`` when no finite gradient could be had (a failed ``jac``
         call or a failed difference), after recording the failure. Finite
         differences use ``h_i = eps^(1/3) max(1, |x_i|)`` and fall back to a
-        one-sided difference (using ``fx`` when given) at a bound.
+        one-sided difference (using ``fx`` when given) at a bound. ``rel_step``
+        replaces ``eps^(1/3)`` (used by the smoothness probe of ``engine="auto"``).
         """
         x = self.project(x)
         if self._jac is not None:
@@ -269,11 +270,11 @@ class Problem:
                 self._fail("non-finite gradient")
                 return None
             return g
-        return self._fd_grad(x, fx)
+        return self._fd_grad(x, fx, _FD_EPS if rel_step is None else rel_step)
 
-    def _fd_grad(self, x: Array, fx: float | None) -> Array | None:
+    def _fd_grad(self, x: Array, fx: float | None, rel: float) -> Array | None:
         g = np.empty(self.dim)
-        h = _FD_EPS * np.maximum(1.0, np.abs(x))
+        h = rel * np.maximum(1.0, np.abs(x))
         for i in range(self.dim):
             up, down = x.copy(), x.copy()
             up[i] = x[i] + h[i]

@@ -1,0 +1,272 @@
+"""Limited-memory BFGS: two-loop recursion plus scipy's strong-Wolfe line search.
+
+Direction (Nocedal & Wright, Alg. 7.4): with the last ``m`` pairs
+``s_i = x_{i+1} - x_i``, ``y_i = g_{i+1} - g_i``, ``rho_i = 1 / y_i's_i``::
+
+    q = g;  for i newest..oldest: a_i = rho_i s_i'q;  q -= a_i y_i
+    r = gamma q,  gamma = s'y / y'y of the newest pair          (initial Hessian H0 = gamma I)
+    for i oldest..newest: b = rho_i y_i'r;  r += (a_i - b) s_i
+    d = -r
+
+The step ``x+ = P(x + alpha d)`` comes from ``scipy.optimize.line_search``
+(strong Wolfe, ``c1 = 1e-4``, ``c2 = 0.9``), with an Armijo backtracking
+fallback when it fails. Every point the line search asks for is evaluated at
+most once per step (``f`` and ``grad`` are cached separately, so a point that
+fails the Armijo test costs no gradient).
+
+Pairs with ``s'y <= 1e-10 |s||y|`` are skipped (they would break positive
+definiteness); a direction that is not a descent direction resets the memory.
+
+Bounds (a projected variant, not L-BFGS-B): trial points are projected onto the
+box, components of ``d`` that push a variable already at its bound further out
+are zeroed, and stationarity is measured by ``|x - P(x - g)|_inf``. Curvature
+pairs are taken from projected steps as they are, so on problems whose active
+set keeps changing this can be much slower than scipy's L-BFGS-B.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.optimize import line_search
+
+from nef_agents.engines.base import EngineState
+from nef_agents.engines.gd import (
+    Option,
+    initial_done,
+    parse_options,
+    pg_norm,
+    positive,
+    positive_int,
+)
+from nef_agents.errors import ConfigError
+from nef_agents.problem import Problem
+
+Array = np.ndarray
+
+
+class _GradientFailed(Exception):
+    """Raised inside the line search when the Problem returns no gradient."""
+
+
+@dataclass(frozen=True)
+class LBFGSState(EngineState):
+    """Memory and next move of L-BFGS.
+
+    ``s_hist``/``y_hist``: curvature pairs, oldest first (tuples of arrays never
+    mutated, so old states stay valid). ``direction``: the search direction for
+    the next step. ``alpha0``: the first trial step along it, so ``step_scale`` =
+    ``alpha0 |direction|_2`` is the length of the next first trial step in x
+    units. ``stall``: consecutive steps whose relative f change was below ``ftol``.
+    """
+
+    s_hist: tuple[Array, ...] = ()
+    y_hist: tuple[Array, ...] = ()
+    direction: Array | None = None
+    alpha0: float = 1.0
+    stall: int = 0
+
+
+class LBFGS:
+    """L-BFGS with a strong-Wolfe line search.
+
+    Options: ``history`` (10 pairs), ``gtol`` (1e-10, absolute, on
+    ``|x - P(x - g)|_inf``), ``ftol`` (1e-15: done after 2 consecutive steps with
+    ``|f - f+| <= ftol max(|f|, |f+|, 1)``), ``c1`` (1e-4), ``c2`` (0.9),
+    ``max_backtracks`` (30, for the Armijo fallback).
+
+    First trial step: with curvature pairs, ``alpha = 1`` (the quasi-Newton
+    step). Without (first step, after a reset), ``alpha = min(1, 1/|d|_2)``,
+    a first move of length ``min(|g|_2, 1)`` as in scipy's BFGS/L-BFGS-B;
+    ``hint["step_scale"]`` replaces that length. ``rescale(state, k)`` multiplies
+    the next line search's first trial step only: later steps return to the
+    natural step of 1, which is what makes quasi-Newton fast.
+    """
+
+    name: ClassVar[str] = "lbfgs"
+    uses_gradient: ClassVar[bool] = True
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "history": Option(10, positive_int, "an integer >= 1"),
+        "gtol": Option(1e-10, positive, "a finite number > 0"),
+        "ftol": Option(1e-15, positive, "a finite number > 0"),
+        "c1": Option(1e-4, lambda v: positive(v) and v < 0.5, "a number in (0, 0.5)"),
+        "c2": Option(0.9, lambda v: positive(v) and v < 1, "a number in (0, 1)"),
+        "max_backtracks": Option(30, positive_int, "an integer >= 1"),
+    }
+
+    def __init__(self, **options: Any) -> None:
+        self.options = parse_options(self.name, options, self.OPTIONS)
+        if not self.options["c1"] < self.options["c2"]:
+            c1, c2 = self.options["c1"], self.options["c2"]
+            raise ConfigError(
+                f"options 'c1' < 'c2' required for engine 'lbfgs', got c1={c1}, c2={c2}"
+            )
+
+    # -- protocol -------------------------------------------------------------------------------
+    def init(
+        self,
+        x0: Array,
+        problem: Problem,
+        rng: np.random.Generator,
+        hint: dict[str, Any] | None = None,
+    ) -> LBFGSState:
+        x = problem.project(np.asarray(x0, dtype=float))
+        f, g = problem.f_and_grad(x)
+        done = initial_done(problem, x, f, g, self.options["gtol"])
+        if g is None:
+            return LBFGSState(
+                x=x, f=f, g=None, done=done, step_scale=0.0, direction=np.zeros_like(x)
+            )
+        d = _mask(problem, x, g, -g)
+        dn = float(np.linalg.norm(d))
+        length = float(hint["step_scale"]) if hint and hint.get("step_scale") else min(1.0, dn)
+        alpha0 = length / dn if dn > 0 else 1.0
+        return LBFGSState(
+            x=x, f=f, g=g, done=done, direction=d, alpha0=alpha0, step_scale=alpha0 * dn
+        )
+
+    def step(self, state: LBFGSState, problem: Problem) -> LBFGSState:
+        if state.done is not None:
+            return state
+        if state.g is None or state.direction is None:
+            return replace(state, done="no finite value and gradient at x")
+        o = self.options
+        x, f, g = state.x, state.f, state.g
+        got = self._line_search(problem, x, f, g, state.alpha0 * state.direction)
+        if got is None:
+            if state.s_hist:  # the quasi-Newton model may be stale: retry once as steepest descent
+                return self._with_direction(problem, state, (), (), nit=state.nit + 1)
+            return replace(state, nit=state.nit + 1, done="line search failed")
+        xn, fn, gn = got
+        s, y = xn - x, gn - g
+        S, Y = state.s_hist, state.y_hist
+        if s @ y > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
+            S, Y = (S + (s,))[-o["history"] :], (Y + (y,))[-o["history"] :]
+        stall = state.stall + 1 if abs(f - fn) <= o["ftol"] * max(abs(f), abs(fn), 1.0) else 0
+        done = None
+        if pg_norm(problem, xn, gn) <= o["gtol"]:
+            done = "gradient norm below gtol"
+        elif stall >= 2:
+            done = "f stopped changing"
+        moved = replace(state, x=xn, f=fn, g=gn, stall=stall, done=done)
+        return self._with_direction(problem, moved, S, Y, nit=state.nit + 1)
+
+    def rescale(self, state: LBFGSState, factor: float) -> LBFGSState:
+        """Multiply the next first trial step (``alpha0`` and ``step_scale``) by ``factor``."""
+        return replace(
+            state, alpha0=state.alpha0 * factor, step_scale=state.step_scale * factor, done=None
+        )
+
+    # -- internals ------------------------------------------------------------------------------
+    def _with_direction(
+        self,
+        problem: Problem,
+        state: LBFGSState,
+        S: tuple[Array, ...],
+        Y: tuple[Array, ...],
+        nit: int,
+    ) -> LBFGSState:
+        """Attach the next direction and first trial step; reset the memory if not a descent direction."""
+        g = state.g
+        d = _mask(problem, state.x, g, -_two_loop(g, S, Y)) if S else _mask(problem, state.x, g, -g)
+        if S and not (np.all(np.isfinite(d)) and d @ g < 0):
+            S, Y = (), ()
+            d = _mask(problem, state.x, g, -g)
+        dn = float(np.linalg.norm(d))
+        alpha0 = 1.0 if S else (min(1.0, 1.0 / dn) if dn > 0 else 1.0)
+        return replace(
+            state, s_hist=S, y_hist=Y, direction=d, alpha0=alpha0, step_scale=alpha0 * dn, nit=nit
+        )
+
+    def _line_search(
+        self, problem: Problem, x: Array, f: float, g: Array, p: Array
+    ) -> tuple[Array, float, Array] | None:
+        """A point ``P(x + alpha p)`` with finite f and gradient satisfying Wolfe, else Armijo; or None."""
+        o = self.options
+        fs: dict[bytes, float] = {x.tobytes(): f}
+        gs: dict[bytes, Array] = {x.tobytes(): g}
+
+        def fun(z: Array) -> float:
+            z = problem.project(z)
+            k = z.tobytes()
+            if k not in fs:
+                fs[k] = problem.f(z)
+            return fs[k]
+
+        def jac(z: Array) -> Array:
+            z = problem.project(z)
+            k = z.tobytes()
+            if k not in gs:
+                gz = problem.grad(z, fx=fs.get(k))
+                if gz is None:
+                    raise _GradientFailed
+                gs[k] = gz
+            return gs[k]
+
+        def accept(alpha: float) -> tuple[Array, float, Array] | None:
+            xt = problem.project(x + alpha * p)
+            if np.array_equal(xt, x):
+                return None
+            ft = fun(xt)
+            if not math.isfinite(ft):
+                return None
+            try:
+                return xt, ft, jac(xt)
+            except _GradientFailed:
+                return None
+
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter(
+                    "ignore"
+                )  # LineSearchWarning and inf arithmetic are handled below
+                alpha = line_search(fun, jac, x, p, gfk=g, old_fval=f, c1=o["c1"], c2=o["c2"])[0]
+        except _GradientFailed:
+            alpha = None
+        if alpha is not None and math.isfinite(alpha) and alpha > 0:
+            got = accept(alpha)
+            if got is not None:
+                return got
+        # Armijo backtracking along the projected path; points the line search tried are free.
+        alpha = 1.0
+        slope_ok = g @ p < 0
+        for _ in range(o["max_backtracks"]):
+            xt = problem.project(x + alpha * p)
+            if np.array_equal(xt, x):
+                break
+            ft = fun(xt)
+            if math.isfinite(ft) and (
+                ft <= f + o["c1"] * (g @ (xt - x)) or not slope_ok and ft < f
+            ):
+                got = accept(alpha)
+                if got is not None:
+                    return got
+            alpha *= 0.5
+        return None
+
+
+def _two_loop(g: Array, S: tuple[Array, ...], Y: tuple[Array, ...]) -> Array:
+    """``H g`` for the L-BFGS inverse-Hessian approximation built from the pairs ``(S, Y)``."""
+    q = g.copy()
+    rho = [1.0 / (y @ s) for s, y in zip(S, Y, strict=True)]
+    a = [0.0] * len(S)
+    for i in range(len(S) - 1, -1, -1):
+        a[i] = rho[i] * (S[i] @ q)
+        q -= a[i] * Y[i]
+    r = (S[-1] @ Y[-1]) / (Y[-1] @ Y[-1]) * q
+    for i in range(len(S)):
+        b = rho[i] * (Y[i] @ r)
+        r += (a[i] - b) * S[i]
+    return r
+
+
+def _mask(problem: Problem, x: Array, g: Array, d: Array) -> Array:
+    """Zero the components of ``d`` for variables at a bound whose gradient pushes them out of the box."""
+    if not problem.bounded:
+        return d
+    active = ((x <= problem.lower) & (g > 0)) | ((x >= problem.upper) & (g < 0))
+    return np.where(active, 0.0, d) if active.any() else d
