@@ -37,7 +37,8 @@ EVENTS = (
 )
 
 
-def _serialize(event_dict: dict[str, Any], **_: Any) -> str:
+def _serialize(_logger: Any, _method: str, event_dict: dict[str, Any]) -> str:
+    """structlog's last processor: the event as one strict JSON line."""
     return json.dumps(to_jsonable(event_dict), allow_nan=False, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -104,6 +105,8 @@ class _Sink:
         except OSError:
             log.errors += 1
             log._fh = None
+
+    info = msg  # structlog's bound logger forwards ``msg`` as ``info``
 
 
 def read_log(path: str | Path) -> Iterator[dict[str, Any]]:

@@ -12,14 +12,21 @@ Run ``python -m nef_agents.bench.health``. Prints two markdown tables:
 
 from __future__ import annotations
 
-import argparse
-import time
-from collections.abc import Sequence
+import os
 
-import numpy as np
-from scipy.optimize import minimize, rosen, rosen_der
+# One BLAS thread: on a shared machine, threaded BLAS on tiny arrays spin-waits
+# and makes timings swing by 100x. Must be set before numpy loads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from nef_agents.health import HealthMonitor
+import argparse  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy.optimize import minimize, rosen, rosen_der  # noqa: E402
+
+from nef_agents.health import HealthMonitor  # noqa: E402
 
 
 def time_observe(d: int, *, window: int = 20, n: int = 2000, seed: int = 0) -> float:
@@ -49,21 +56,22 @@ def lbfgs_share(d: int, *, runs: int = 20, seed: int = 0) -> dict[str, float]:
     for _ in range(runs):
         monitor = HealthMonitor()
         cache: dict[str, object] = {}
-        nfev = [0]
+        nfev = 0
 
-        def fun(x: np.ndarray, cache=cache, nfev=nfev) -> tuple[float, np.ndarray]:
+        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            nonlocal nfev
             f, g = float(rosen(x)), rosen_der(x)
             cache["x"], cache["f"], cache["g"] = x.copy(), f, g
-            nfev[0] += 1
+            nfev += 1
             return f, g
 
-        def callback(intermediate_result, monitor=monitor, cache=cache, nfev=nfev) -> None:
+        def callback(intermediate_result) -> None:  # scipy passes an OptimizeResult by this name
             nonlocal monitor_time, iters
             x = intermediate_result.x
             if not np.array_equal(cache.get("x"), x):  # the loop's cost, not the monitor's
                 fun(x)
             t0 = time.perf_counter()
-            monitor.observe(iters, nfev[0], cache["f"], x, cache["g"])
+            monitor.observe(iters, nfev, cache["f"], x, cache["g"])
             monitor_time += time.perf_counter() - t0
             iters += 1
 

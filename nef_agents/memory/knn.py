@@ -17,8 +17,9 @@ Vectorized bound, in two steps:
    symbol ``s``, ``LB^2 = sum_i C[i, word_i]``; segments are grouped (``a^g
    <= 4096``) and each group's symbols pre-packed into one integer, so a query
    costs ``w/g`` table gathers per word;
-2. the fine bound (cardinality ``8a``) only for the few words whose coarse
-   bound is below the current k-th distance.
+2. the fine bound (cardinality ``8a``; for ``ultra`` the exact MINDIST, in
+   float64) only for the few words whose coarse bound is below the current
+   k-th distance.
 """
 
 from __future__ import annotations
@@ -89,14 +90,19 @@ class WordIndex:
         return cls(words, counts, syms, cardinality, refine, codes, groups, position)
 
     def coarse_lb2(self, costs: np.ndarray) -> np.ndarray:
-        """``sum_i costs[i, coarse_i]`` for every word (``costs``: ``(w, a)``, coarse alphabet)."""
-        out = np.zeros(len(self.words))
+        """A lower bound of ``sum_i costs[i, coarse_i]`` for every word (``costs``: ``(w, a)``).
+
+        Gathered in float32 (three times faster than float64 at 10^5 words),
+        whose rounding (relative error < 1e-6) is absorbed by shrinking the sum
+        by 1e-5, so the result stays a lower bound.
+        """
+        out = np.zeros(len(self.words), np.float32)
         for seg, code in zip(self.groups, self.codes, strict=True):
             table = costs[seg[0]]
             for s in seg[1:]:
                 table = (table[:, None] + costs[s][None, :]).ravel()
-            out += np.take(table, code)
-        return out
+            out += table.astype(np.float32)[code]
+        return out.astype(np.float64) * (1.0 - 1e-5)
 
     def fine_lb2(self, costs: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """``sum_i costs[i, fine_i]`` for the words ``idx`` (``costs``: ``(w, 8a)``)."""
@@ -146,7 +152,7 @@ def knn_search(
     coarse = index.coarse_lb2(coarse_costs)
 
     def fine(idx: np.ndarray) -> np.ndarray:
-        return coarse[idx] if index.refine == 1 else index.fine_lb2(fine_costs, idx)
+        return index.fine_lb2(fine_costs, idx)
 
     use_health = mode == "short" and health_weight > 0 and pattern.health is not None
     visited = np.zeros(n_words, bool)
@@ -160,7 +166,7 @@ def knn_search(
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         if mode == "ultra":
             pos = np.fromiter((index.position[r[1]] for r in rows), np.intp, len(rows))
-            return ids, np.sqrt(coarse[pos])
+            return ids, np.sqrt(fine(pos))
         paa = np.frombuffer(b"".join(r[2] for r in rows), "<f8").reshape(len(rows), -1)
         d = paa_distance(pattern.paa, paa)
         if use_health:
