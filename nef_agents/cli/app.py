@@ -1,4 +1,4 @@
-"""The ``nef`` command: a thin layer over the public API.
+"""The ``nef`` app, shared helpers, and ``nef minimize``.
 
 Every command calls the same functions a Python user calls. Errors from bad
 input become one line on stderr and exit code 2; a bug inside prints a short
@@ -8,7 +8,6 @@ traceback and exits 1.
 from __future__ import annotations
 
 import json
-import sys
 import traceback
 from collections.abc import Callable
 from functools import wraps
@@ -24,7 +23,7 @@ from nef_agents.errors import NefError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="nef_agents: an optimizer that watches its own health.")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -118,9 +117,3 @@ def minimize_cmd(
     console.print(table)
 
 
-def run() -> None:  # pragma: no cover - console entry for `python -m nef_agents.cli`
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
