@@ -35,6 +35,8 @@ class LoopState:
     restarts : restarts and diversity injections so far.
     restart_values : best value reached by each finished local run (multimodality evidence).
     reset_window : True when the health window must restart (new trajectory).
+    step_length : mean length of the recent steps in x units (set by the loop before a
+        decision); what an engine switch hands over as the new engine's first step.
     """
 
     engine_name: str
@@ -44,6 +46,7 @@ class LoopState:
     restarts: int = 0
     restart_values: tuple[float, ...] = ()
     reset_window: bool = False
+    step_length: float = 0.0
 
 
 def start_engine(name: str, x0: Array, problem: Problem, rng: np.random.Generator,
@@ -70,6 +73,20 @@ def _reinit(loop: LoopState, problem: Problem, rng: np.random.Generator, x: Arra
     return replace(loop, engine_name=name, engine=engine, state=state, reset_window=True, **changes)
 
 
+def _same_engine_at(loop: LoopState, problem: Problem, rng: np.random.Generator, x: Array, scale_factor: float = 1.0,
+                    **changes: Any) -> LoopState:
+    """Re-initialise the running engine at ``x`` keeping its step knob (times ``scale_factor``).
+
+    The knob (learning rate, first trial step, sigma) is restored exactly with
+    ``rescale``, so its units never get mixed with a step length.
+    """
+    new = _reinit(loop, problem, rng, x, **changes)
+    target = loop.state.step_scale * scale_factor
+    if new.state.step_scale > 0 and math.isfinite(target) and target > 0:
+        new = replace(new, state=new.engine.rescale(new.state, target / new.state.step_scale))
+    return new
+
+
 def act_continue(loop: LoopState, problem: Problem, rng: np.random.Generator) -> LoopState:
     """Leave everything as it is (no evaluations)."""
     return replace(loop, reset_window=False)
@@ -84,9 +101,9 @@ def act_switch_engine(loop: LoopState, problem: Problem, rng: np.random.Generato
                       popsize: int | None = None) -> LoopState:
     """Start engine ``name`` at the best point; transfers the typical step length.
 
-    The step length handed over is the mean norm of the last steps (x units),
-    which becomes CMA-ES's sigma or the first line-search trial. Evaluates at
-    the best point (the new engine's ``init``).
+    The step length handed over is the mean norm of the recent steps (x units),
+    which becomes CMA-ES's sigma, the first line-search trial or the length of
+    gd's first move. Evaluates at the best point (the new engine's ``init``).
     """
     hint: dict[str, Any] = {"step_scale": _typical_step(loop, problem)}
     if popsize:
@@ -118,16 +135,15 @@ def act_inject_diversity(loop: LoopState, problem: Problem, rng: np.random.Gener
     small kick out of a collapsed direction. Evaluates at the new point.
     """
     x = loop.state.x + sigma * _scale(problem, loop.state.x) * rng.standard_normal(loop.state.x.size)
-    return _reinit(loop, problem, rng, x, hint={"step_scale": loop.state.step_scale}, restarts=loop.restarts + 1)
+    return _same_engine_at(loop, problem, rng, x, restarts=loop.restarts + 1)
 
 
 def act_rollback(loop: LoopState, problem: Problem, rng: np.random.Generator, step_factor: float = 0.5) -> LoopState:
-    """Return to the best point seen, with the step scale multiplied by ``step_factor``.
+    """Return to the best point seen, with the engine's step knob multiplied by ``step_factor``.
 
     Evaluates once at the best point (the engine's ``init``).
     """
-    loop2 = _reinit(loop, problem, rng, _best(loop, problem), hint={"step_scale": loop.state.step_scale * step_factor})
-    return replace(loop2, state=loop2.engine.rescale(loop2.state, step_factor))
+    return _same_engine_at(loop, problem, rng, _best(loop, problem), step_factor)
 
 
 def act_prune_noise(loop: LoopState, problem: Problem, rng: np.random.Generator, threshold: float = 1e-3) -> LoopState:
@@ -139,7 +155,7 @@ def act_prune_noise(loop: LoopState, problem: Problem, rng: np.random.Generator,
     x = _best(loop, problem)
     t = threshold * max(float(np.max(np.abs(x))), 1e-300)
     pruned = np.sign(x) * np.maximum(np.abs(x) - t, 0.0)
-    return _reinit(loop, problem, rng, pruned, hint={"step_scale": loop.state.step_scale})
+    return _same_engine_at(loop, problem, rng, pruned)
 
 
 def act_reweight_terms(loop: LoopState, problem: Problem, rng: np.random.Generator,
@@ -150,16 +166,16 @@ def act_reweight_terms(loop: LoopState, problem: Problem, rng: np.random.Generat
     unweighted sum. Evaluates at the best point.
     """
     problem.set_term_weights(weights)
-    return _reinit(loop, problem, rng, _best(loop, problem), hint={"step_scale": loop.state.step_scale})
+    return _same_engine_at(loop, problem, rng, _best(loop, problem))
 
 
 def _typical_step(loop: LoopState, problem: Problem) -> float:
-    """A step length in x units to hand over: the engine's own scale, bounded by the problem scale."""
-    s = float(loop.state.step_scale)
+    """A step length in x units to hand over: the recent mean step, within (1e-8, 1] x the problem scale."""
     cap = float(np.mean(_scale(problem, loop.state.x)))
+    s = float(loop.step_length)
     if not math.isfinite(s) or s <= 0:
         s = 0.1 * cap
-    return min(s, cap)
+    return float(np.clip(s, 1e-8 * cap, cap))
 
 
 ACTIONS: dict[str, Callable[..., LoopState]] = {

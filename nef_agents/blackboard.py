@@ -37,6 +37,8 @@ class RunContext(BaseModel):
     current_f: float
     n_failed: int
     recent_failures: int
+    last_action: str | None = None
+    since_last_decision: int | None = None
 
 
 class Proposal(BaseModel):

@@ -20,7 +20,7 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -44,9 +44,9 @@ from nef_agents.problem import Problem
 from nef_agents.schedule import AUTO, Phase, parse_schedule
 
 META_KEY = "health.meta_weights"
-# Less than 2% relative improvement over 10 iterations is a plateau for the framework: at that
+# Less than 2% relative improvement over 10 iterations is slow for the framework: at that
 # rate a tenfold reduction needs over 1,100 iterations, slower than any engine here should be.
-DEFAULT_PAUSE = {"plateau_window": 10, "plateau_tol": 0.02}
+DEFAULT_PAUSE = {"slow_tol": 0.02}
 STATUS = {0: "converged", 1: "budget", 2: "maxiter", 3: "all_failed", 4: "target", 99: "callback"}
 LOCAL_ACTIONS = {"rescale_step", "switch_engine", "prune_noise", "reweight_terms"}
 EXPLORATORY_ACTIONS = {"restart", "inject_diversity"}
@@ -112,6 +112,7 @@ class Run:
         self.engine_options = engine_options
         self.gateway, self.log, self.callback, self.target = gateway, log, callback, target
         self.context = context
+        self.agents: tuple[Any, ...] | None = None
         weights = gateway.get_meta(META_KEY) if gateway is not None else None
         meta = MetaLearner.from_dict(weights) if weights else MetaLearner()
         self.initial_meta = meta.to_dict()
@@ -156,7 +157,10 @@ class Run:
                   engine_options=self.engine_options, config=self.cfg.model_dump(), meta_weights=self.initial_meta,
                   **self.context)
         t0 = time.perf_counter()
-        status, detail = self._loop()
+        # Overflow and NaN in the objective or the metrics are data here (failed evaluations,
+        # anomalies), so numpy's floating-point warnings would only be noise.
+        with np.errstate(all="ignore"):
+            status, detail = self._loop()
         self._flush_reads()
         if self.gateway is not None:
             self.gateway.put_meta(META_KEY, self.monitor.meta.to_dict() if self.monitor.meta else None)
@@ -298,11 +302,15 @@ class Run:
             best_f=p.best_f, current_f=float(loop.state.f), n_failed=p.n_failed,
             recent_failures=sum(1 for f in p.failures if f.nfev > p.nfev - 4 * self.cfg.window),
             term_names=list(p.last_terms) if p.last_terms else [],
+            last_action=self.decisions[-1]["action"] if self.decisions else None,
+            since_last_decision=self.it - self.decisions[-1]["iteration"] if self.decisions else None,
         )
         board = Blackboard(iteration=self.it, nfev=p.nfev, health=obs.report, trend=obs.trend,
                            anomalies=list(obs.anomalies), pause_reasons=list(obs.pause.reasons),
                            snapshot=snap, context=ctx, evidence=evidence)
-        board = deliberate(board)
+        board = deliberate(board, self.agents)
+        step_len = evidence.analysis.get("step_norm", 0.0)
+        loop = replace(loop, step_length=float(step_len) if math.isfinite(step_len) else 0.0)
         for prop in board.proposals:
             self.emit("proposal", **prop.model_dump())
         for crit in board.critiques:
@@ -430,7 +438,7 @@ def minimize(
     options: Mapping[str, Any] | None = None,
     *,
     args: tuple = (),
-    agents: bool = True,
+    agents: bool | Sequence[Any] = True,
     memory: Any = None,
     memory_mode: str = "rw",
     log: str | Path | DecisionLog | None = None,
@@ -457,9 +465,16 @@ def minimize(
     tolerance of gradient engines. ``memory``: None (a fresh in-memory store),
     a path or a store; ``memory_mode``: ``rw``, ``ro`` or ``collect``.
     ``log``: a path for the JSON-lines decision log. ``agents=False`` keeps the
-    health monitor and pauses but takes no decisions. Every integer seed is
+    health monitor and pauses but takes no decisions; a sequence of agent
+    objects replaces the default pair (theory, anomaly). Every integer seed is
     valid; the global numpy random state is never touched.
     """
+    custom_agents = None
+    if not isinstance(agents, bool):
+        custom_agents = tuple(agents)
+        if not custom_agents or not all(hasattr(a, "propose") and hasattr(a, "critique") for a in custom_agents):
+            raise ConfigError("`agents` must be True, False or a non-empty sequence of agents (propose/critique)")
+        agents = True
     phases = parse_schedule(engine, agents, list(ENGINES))
     per_engine, fw = _split_options(options, phases)
     if tol is not None:
@@ -490,6 +505,7 @@ def minimize(
     try:
         run = Run(problem, phases, per_engine, cfg, np.random.default_rng(seed), seed, gateway, dlog,
                   callback, target, pause, dict(context or {}), default_budget)
+        run.agents = custom_agents
         return run.execute()
     finally:
         if own_log:

@@ -287,3 +287,47 @@ def test_monitor_reports_the_meta_learners_weights():
     step = monitor.observe(39, 40, fs[39], xs[39])
     np.testing.assert_allclose(step.report.weights, expected)
     assert not np.allclose(expected, 0.2)
+
+
+# --- the monitor agrees with the pure functions --------------------------------------------
+
+
+def test_monitor_report_and_trend_equal_the_pure_functions_on_its_window():
+    """The monitor's shared-work path gives the same metrics and trend as assess/classify_trend on its window."""
+    from nef_agents.health import assess, classify_trend
+
+    monitor = HealthMonitor(meta=None)
+    xs, fs, gs = _gd(1.5 / C.max(), 35)
+    steps = _run(monitor, xs, fs, gs)
+    h = monitor.history
+    pure = assess(h.losses, h.points, h.grads, h.terms)
+    np.testing.assert_allclose(steps[-1].report.as_array(), pure.as_array(), atol=1e-12)
+    max_grad = max(float(np.linalg.norm(g)) for g in gs)
+    trend = classify_trend(h.losses, h.points, h.grads, ref_grad_norm=max_grad)
+    assert steps[-1].trend.label == trend.label
+    assert steps[-1].trend.numbers == pytest.approx(trend.numbers)
+
+
+def test_monitor_balance_reads_named_terms():
+    """Per-term values fed to observe drive balance: one term carrying the change scores low."""
+    rng = np.random.default_rng(14)
+    even, skewed = HealthMonitor(meta=None), HealthMonitor(meta=None)
+    for i in range(25):
+        x = rng.normal(size=3)
+        base = float(i % 7)
+        s_even = even.observe(i, i, 3 * base, x, terms=np.array([base, base, base]))
+        s_skew = skewed.observe(i, i, base, x, terms=np.array([base, 1e-3 * base, 0.0]))
+    assert s_even.report.balance == pytest.approx(1.0)
+    assert s_skew.report.balance < 0.01
+
+
+def test_unrecovered_spike_drops_resilience_and_is_flagged_against_its_baseline():
+    """After a spike that stays up, resilience falls from 1 to 0: a metric anomaly on resilience."""
+    monitor = HealthMonitor(meta=None)
+    xs, fs, gs = _gd(0.1 / C.max(), 30)
+    _run(monitor, xs, fs, gs)
+    monitor.observe(30, 31, fs[-1] + 100.0, xs[-1] * 1.01, gs[-1])
+    after = monitor.observe(31, 32, fs[-1] + 100.0, xs[-1] * 1.02, gs[-1])
+    assert after.report.resilience == 0.0
+    flagged = [a for a in after.anomalies if a.kind == "metric" and a.metric == "resilience"]
+    assert flagged and flagged[0].severity > 1.0

@@ -4,6 +4,8 @@ Rules (predicted gains in outcome-score units, [-1, 1]):
 
 * failed evaluations or a loss spike: roll back to the best point with half
   the step (the trajectory left the region where the objective is defined);
+  failures that persist right after a rollback mean the objective itself is
+  failing, so roll back again without shrinking the step;
 * the engine stopped at a stationary point while budget and restarts remain:
   restart. The end values of finished local runs are the multimodality
   evidence: two or more distinct values mean several basins, so the next
@@ -34,10 +36,15 @@ class AnomalyAgent:
         ctx, why = board.context, reasons(board)
         out = ProposalMaker(self.name)
         kinds = {a.kind for a in board.anomalies}
+        again = ctx.last_action == "rollback" and (ctx.since_last_decision or 0) <= 10
         if "failure" in kinds or ctx.recent_failures > 0 and board.trend.label in ("diverging", "noisy"):
-            out.add("rollback", 0.6, f"{ctx.recent_failures} recent failed evaluations: return to the best "
-                    "point with half the step", step_factor=0.5)
-        if "spike" in kinds or board.trend.label == "diverging":
+            if again:
+                out.add("rollback", 0.6, "failures persist right after a rollback: the objective itself is "
+                        "failing; return to the best point and keep the step", step_factor=1.0)
+            else:
+                out.add("rollback", 0.6, f"{ctx.recent_failures} recent failed evaluations: return to the best "
+                        "point with half the step", step_factor=0.5)
+        if ("spike" in kinds or board.trend.label == "diverging") and not again:
             out.add("rollback", 0.5, "loss spike: return to the best point with half the step", step_factor=0.5)
         stationary = ctx.engine_done is not None or board.trend.label == "stationary"
         if stationary:

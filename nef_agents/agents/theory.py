@@ -6,9 +6,11 @@ Rules (predicted gains in outcome-score units, [-1, 1]):
   taking steps beyond 2 / curvature; shrink by ``1 / (step_scale * curv_max)``
   when the curvature is known (else 0.3), or switch to lbfgs, whose line search
   picks the step;
-* plateau with a gradient that is still a sizeable share of its window maximum
-  (grad_ratio > 1e-3): the step is too small; grow it 3x, or switch to lbfgs;
+* plateau or slow progress under gd/adam with a gradient that is still a
+  sizeable share of its window maximum (grad_ratio > 1e-3): the step is too
+  small; grow it 3x, or switch to lbfgs;
 * diverging: cut the step by 5;
+* lbfgs stalled on a noisy loss: switch to cmaes;
 * lbfgs stopped on a failed line search without a small gradient: the function
   is not smooth where it stands; switch to cmaes;
 * an adjustable penalty holding more than 85% of the term-change energy:
@@ -56,15 +58,17 @@ class TheoryAgent:
                 out.add("rescale_step", 0.25, "oscillation under lbfgs: a shorter first trial step", factor=0.5)
             # cmaes adapts sigma itself; its generation-best values zig-zag by nature.
         plateau = "plateau" in why or trend == "plateau"
-        if plateau and not ctx.engine_done and not oscillating:
-            if ctx.engine in ("gd", "adam") and not (grad_ratio < 1e-3):
-                out.add("rescale_step", 0.35, f"plateau with gradient ratio {grad_ratio:.2g}: "
-                        "the step is too small for the slope", factor=3.0)
-                out.add("switch_engine", 0.5, "plateau with a non-zero gradient: quasi-Newton "
-                        "curvature scaling crosses flat valleys faster", name="lbfgs")
-            elif ctx.engine == "lbfgs":
-                out.add("switch_engine", 0.25, "lbfgs stalls without converging: possibly noisy or "
-                        "non-smooth; a population method averages it out", name="cmaes")
+        slow = plateau or "slow" in why
+        if slow and not ctx.engine_done and not oscillating and ctx.engine in ("gd", "adam") \
+                and not (grad_ratio < 1e-3):
+            what = "plateau" if plateau else "slow progress"
+            out.add("rescale_step", 0.35, f"{what} with gradient ratio {grad_ratio:.2g}: "
+                    "the step is too small for the slope", factor=3.0)
+            out.add("switch_engine", 0.5, f"{what} with a non-zero gradient: quasi-Newton "
+                    "curvature scaling crosses flat valleys faster", name="lbfgs")
+        elif trend == "noisy" and plateau and not ctx.engine_done and ctx.engine == "lbfgs":
+            out.add("switch_engine", 0.3, "lbfgs stalls while the loss bounces: the objective looks "
+                    "noisy; a population method averages the noise out", name="cmaes")
         if trend == "diverging" and not ctx.engine_done:
             out.add("rescale_step", 0.5, "loss diverging: steps far too long", factor=0.2)
         self._balance(board, out)

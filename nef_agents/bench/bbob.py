@@ -1,9 +1,10 @@
 """COCO/BBOB benchmark harness: every optimizer, the same budget, every evaluation counted.
 
 A task is one (optimizer, function, dimension, instance). The worker rebuilds
-the cocoex problem (problems are not picklable), wraps it in a :class:`Recorder`
-that counts every call, keeps the best-so-far trace and raises
-:class:`~nef_agents.bench.peers.BudgetReached` on the first call past
+the cocoex problem (problems are not picklable), wraps it in a
+:class:`~nef_agents.bench.peers.Recorder` that counts every call, keeps the
+best-so-far trace and raises :class:`~nef_agents.bench.peers.BudgetReached`
+on the first call past
 ``budget = budget_multiplier * D``, and calls the optimizer's runner from
 :data:`~nef_agents.bench.peers.OPTIMIZERS` with ``x0 = problem.initial_solution``
 and the box ``[lower_bounds, upper_bounds]`` (``[-5, 5]^D`` on bbob).
@@ -13,7 +14,7 @@ selected with the suite option ``instances: ...``; cocoex 2.8's
 ``instance_indices`` would map 6..15 to instance numbers 71..80.
 
 f_opt: cocoex 2.8 exposes neither f_opt nor the final target value (its
-``Problem._f0`` refers to a missing attribute). :func:`bbob_fopt` recomputes it
+``Problem._f0`` refers to a missing attribute). :func:`~nef_agents.bench.ecdf.bbob_fopt` recomputes it
 with BBOB's own recipe; the test suite checks it against the ``Fopt`` that
 cocoex's observer writes into its data files, and every task cross-checks it
 with ``problem.final_target_hit`` (reached f_opt + 1e-8 or not).
@@ -24,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import shutil
 import sqlite3
@@ -34,14 +34,21 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nef_agents.bench import ecdf
-from nef_agents.bench.peers import OPTIMIZERS, PEER_NAMES, BudgetReached, check_optimizers
+from nef_agents.bench.ecdf import bbob_fopt
+from nef_agents.bench.peers import (
+    OPTIMIZERS,
+    PEER_NAMES,
+    BudgetReached,
+    Recorder,
+    check_optimizers,
+)
 from nef_agents.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -49,70 +56,19 @@ log = logging.getLogger(__name__)
 SUITE = "bbob"
 BBOB_DIMS = (2, 3, 5, 10, 20, 40)
 DEFAULT_OPTIMIZERS: tuple[str, ...] = ("nef", *PEER_NAMES)
-DEFAULTS: dict[str, Any] = {"dims": (2, 5, 10), "instances": (1, 2, 3),
-                            "functions": tuple(range(1, 25)), "budget_multiplier": 1000}  # fmt: skip
-QUICK: dict[str, Any] = {"dims": (2,), "instances": (1,), "functions": (1, 6, 10, 15, 20),
-                         "budget_multiplier": 100}  # fmt: skip
+DEFAULTS: dict[str, Any] = {
+    "dims": (2, 5, 10),
+    "instances": (1, 2, 3),
+    "functions": tuple(range(1, 25)),
+    "budget_multiplier": 1000,
+}
+QUICK: dict[str, Any] = {
+    "dims": (2,),
+    "instances": (1,),
+    "functions": (1, 6, 10, 15, 20),
+    "budget_multiplier": 100,
+}
 Progress = Callable[[int, int, dict], None]
-
-
-def _legacy_gauss(seed: int) -> float:
-    """First normal deviate of BBOB-2009's generator (Park-Miller with a 32-slot
-    shuffle table, Box-Muller on the first two uniforms)."""
-    seed = max(abs(seed), 1)
-    table = [0] * 32
-    for i in range(39, -1, -1):
-        seed = 16807 * (seed % 127773) - 2836 * (seed // 127773)
-        seed += 2147483647 if seed < 0 else 0
-        if i < 32:
-            table[i] = seed
-    last, u = table[0], []
-    for _ in range(2):
-        seed = 16807 * (seed % 127773) - 2836 * (seed // 127773)
-        seed += 2147483647 if seed < 0 else 0
-        j = last // 67108865
-        last, table[j] = table[j], seed
-        u.append(last / 2.147483647e9 or 1e-99)
-    return math.sqrt(-2.0 * math.log(u[0])) * math.cos(2.0 * math.pi * u[1])
-
-
-def bbob_fopt(function: int, instance: int) -> float:
-    """Optimal value f_opt of bbob ``function`` (1..24), ``instance`` (instance number).
-
-    BBOB's offset: ``round(100 * g1 / g2, 2)`` clipped to [-1000, 1000], with g1,
-    g2 normal deviates seeded ``r`` and ``r + 1``, ``r = fid + 10000 * instance``
-    (f4 shares f3's seed, f18 shares f17's). Independent of the dimension.
-    """
-    r = {4: 3, 18: 17}.get(function, function) + 10000 * instance
-    value = math.floor(100.0 * 100.0 * _legacy_gauss(r) / _legacy_gauss(r + 1) + 0.5) / 100.0
-    return min(1000.0, max(-1000.0, value))
-
-
-class Recorder:
-    """Counting wrapper of an objective with a hard budget.
-
-    ``nfev`` counts evaluations made (never more than ``budget``); ``trace``
-    holds ``(nfev, f)`` at each strict improvement of the best finite f;
-    ``overrun`` counts calls refused after the budget (a peer makes exactly one:
-    that is how it learns to stop; nef should make none, it has the budget).
-    """
-
-    def __init__(self, fun: Callable[[np.ndarray], float], budget: int) -> None:
-        self.fun, self.budget = fun, int(budget)
-        self.nfev, self.overrun = 0, 0
-        self.best = math.inf
-        self.trace: list[tuple[int, float]] = []
-
-    def __call__(self, x: Any) -> float:
-        if self.nfev >= self.budget:
-            self.overrun += 1
-            raise BudgetReached
-        self.nfev += 1
-        f = float(self.fun(np.asarray(x, dtype=float)))
-        if f < self.best:  # NaN is never an improvement
-            self.best = f
-            self.trace.append((self.nfev, f))
-        return f
 
 
 @dataclass(frozen=True)
@@ -159,18 +115,28 @@ def run_task(task: Task) -> dict:
     """Run one task in this process; returns a JSON-ready dict with the raw trace."""
     import cocoex
 
-    suite = cocoex.Suite(SUITE, f"instances: {task.instance}",
-                         f"dimensions: {task.dim} function_indices: {task.function}")  # fmt: skip
-    problem = suite.get_problem_by_function_dimension_instance(task.function, task.dim, task.instance)
+    suite = cocoex.Suite(
+        SUITE,
+        f"instances: {task.instance}",
+        f"dimensions: {task.dim} function_indices: {task.function}",
+    )
+    problem = suite.get_problem_by_function_dimension_instance(
+        task.function, task.dim, task.instance
+    )
     fopt = bbob_fopt(task.function, task.instance)
     rec, error = Recorder(problem, task.budget), None
     t0 = time.perf_counter()
     with _task_memory(*task.memory) as memory:
         try:
             OPTIMIZERS[task.optimizer](
-                rec, np.array(problem.initial_solution), np.array(problem.lower_bounds),
-                np.array(problem.upper_bounds), task.budget, task.seed, memory=memory,
-            )  # fmt: skip
+                rec,
+                np.array(problem.initial_solution),
+                np.array(problem.lower_bounds),
+                np.array(problem.upper_bounds),
+                task.budget,
+                task.seed,
+                memory=memory,
+            )
         except BudgetReached:
             pass
         except Exception as exc:  # one broken run must not sink the benchmark
@@ -179,14 +145,20 @@ def run_task(task: Task) -> dict:
     seconds = time.perf_counter() - t0
     hit = bool(problem.final_target_hit)
     result = {
-        "optimizer": task.optimizer, "label": task.label or task.optimizer,
-        "function": task.function, "dim": task.dim, "instance": task.instance,
-        "problem_id": problem.id, "budget": task.budget, "seed": task.seed, "fopt": fopt,
-        "nfev": rec.nfev, "overrun": rec.overrun, "best_f": rec.best,
-        "best_precision": rec.best - fopt, "final_target_hit": hit,
+        **asdict(task),
+        "label": task.label or task.optimizer,
+        "problem_id": problem.id,
+        "fopt": fopt,
+        "nfev": rec.nfev,
+        "overrun": rec.overrun,
+        "best_f": rec.best,
+        "best_precision": rec.best - fopt,
+        "final_target_hit": hit,
         "fopt_consistent": hit == (rec.best <= fopt + 1e-8),
-        "seconds": round(seconds, 4), "error": error, "trace": rec.trace,
-    }  # fmt: skip
+        "seconds": round(seconds, 4),
+        "error": error,
+        "trace": rec.trace,
+    }
     problem.free()
     return result
 
@@ -229,20 +201,35 @@ class BenchResult:
         return [t for t in self.tasks if t["error"]]
 
 
-def _finish(config: dict, tasks: list[dict], labels: Sequence[str], out_dir: Path | None,
-            wall: float, extra: dict | None = None) -> BenchResult:  # fmt: skip
+def _finish(
+    config: dict,
+    tasks: list[dict],
+    labels: Sequence[str],
+    out_dir: Path | None,
+    wall: float,
+    extra: dict | None = None,
+) -> BenchResult:
     rank = {lab: k for k, lab in enumerate(labels)}
-    tasks = sorted(tasks, key=lambda t: (rank.get(t["label"], len(rank)), t["dim"],
-                                         t["function"], t["instance"]))  # fmt: skip
-    res = BenchResult(config, tasks, ecdf.summarize(tasks), ecdf.ecdf_curves(tasks), wall,
-                      extra=extra or {})  # fmt: skip
+    tasks = sorted(
+        tasks,
+        key=lambda t: (rank.get(t["label"], len(rank)), t["dim"], t["function"], t["instance"]),
+    )
+    res = BenchResult(
+        config, tasks, ecdf.summarize(tasks), ecdf.ecdf_curves(tasks), wall, extra=extra or {}
+    )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         for dim in sorted({t["dim"] for t in tasks}):
             res.png_paths.append(ecdf.plot_ecdf(res.ecdf, dim, out_dir / f"ecdf_d{dim}.png"))
         res.json_path = out_dir / "results.json"
-        doc = {"config": config, "wall_seconds": wall, "summary": res.summary,
-               "ecdf": res.ecdf, **res.extra, "tasks": tasks}  # fmt: skip
+        doc = {
+            "config": config,
+            "wall_seconds": wall,
+            "summary": res.summary,
+            "ecdf": res.ecdf,
+            **res.extra,
+            "tasks": tasks,
+        }
         tmp = res.json_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(doc, default=float))
         tmp.replace(res.json_path)  # never leave a half-written results file
@@ -250,14 +237,18 @@ def _finish(config: dict, tasks: list[dict], labels: Sequence[str], out_dir: Pat
     return res
 
 
-def _ints(name: str, values: Iterable[int], allowed: Iterable[int] | None = None) -> tuple[int, ...]:
+def _ints(
+    name: str, values: Iterable[int], allowed: Iterable[int] | None = None
+) -> tuple[int, ...]:
     out = tuple(int(v) for v in values)
     if not out:
         raise ConfigError(f"`{name}` must not be empty")
     ok = set(allowed) if allowed is not None else None
     for v in out:
         if (ok is not None and v not in ok) or v < 1:
-            raise ConfigError(f"`{name}` holds {v}, allowed: {sorted(ok) if ok else 'integers >= 1'}")
+            raise ConfigError(
+                f"`{name}` holds {v}, allowed: {sorted(ok) if ok else 'integers >= 1'}"
+            )
     return out
 
 
@@ -268,8 +259,12 @@ def _seed_for(seed: int, function: int, dim: int, instance: int) -> int:
 
 def _settings(dims, instances, functions, budget_multiplier, quick: bool) -> dict[str, Any]:  # noqa: ANN001
     base = QUICK if quick else DEFAULTS
-    given = {"dims": dims, "instances": instances, "functions": functions,
-             "budget_multiplier": budget_multiplier}  # fmt: skip
+    given = {
+        "dims": dims,
+        "instances": instances,
+        "functions": functions,
+        "budget_multiplier": budget_multiplier,
+    }
     s = {k: base[k] if v is None else v for k, v in given.items()}
     s["dims"] = _ints("dims", s["dims"], BBOB_DIMS)
     s["functions"] = _ints("functions", s["functions"], range(1, 25))
@@ -277,6 +272,16 @@ def _settings(dims, instances, functions, budget_multiplier, quick: bool) -> dic
     if not float(s["budget_multiplier"]) > 0:
         raise ConfigError(f"`budget_multiplier` must be > 0, got {s['budget_multiplier']!r}")
     return s
+
+
+def _tasks(s: dict, optimizer: str, instances: Sequence[int], seed: int, label: str = "",
+           memory: tuple[str, str | None] = ("fresh", None)) -> list[Task]:  # fmt: skip
+    """Tasks of one optimizer label over ``s``'s dims and functions."""
+    return [
+        Task(optimizer, f, d, i, max(1, round(s["budget_multiplier"] * d)),
+             _seed_for(seed, f, d, i), label, memory)  # fmt: skip
+        for d in s["dims"] for f in s["functions"] for i in instances
+    ]  # fmt: skip
 
 
 def _workers(workers: int | None) -> int:
@@ -312,13 +317,11 @@ def run_bbob(
     names = tuple(optimizers)
     check_optimizers(names)
     n_workers = _workers(workers)
-    tasks = [Task(o, f, d, i, max(1, round(s["budget_multiplier"] * d)), _seed_for(seed, f, d, i))
-             for o in names for d in s["dims"] for f in s["functions"] for i in s["instances"]]  # fmt: skip
+    tasks = [t for o in names for t in _tasks(s, o, s["instances"], seed)]
     t0 = time.perf_counter()
     results = _execute(tasks, n_workers, progress)
     wall = time.perf_counter() - t0
-    config = {**s, "optimizers": names, "workers": n_workers, "seed": seed, "suite": SUITE,
-              "targets": "10**k, k = 2, 1.8, ..., -8 (51)"}  # fmt: skip
+    config = {**s, "optimizers": names, "workers": n_workers, "seed": seed, "suite": SUITE}
     return _finish(config, results, names, None if out_dir is None else Path(out_dir), wall)
 
 
@@ -352,36 +355,39 @@ def warm_memory_experiment(
     out = None if out_dir is None else Path(out_dir)
     store_path = Path(store) if store else (out or Path(tempfile.mkdtemp())) / "warm-memory.sqlite"
     store_path.parent.mkdir(parents=True, exist_ok=True)
-    budget = {d: max(1, round(s["budget_multiplier"] * d)) for d in s["dims"]}
-    shared = ("shared", str(store_path))
     t0 = time.perf_counter()
-    warm_tasks = [Task(optimizer, f, d, i, budget[d], _seed_for(seed, f, d, i),
-                       f"{optimizer} (warm-up)", shared)
-                  for d in s["dims"] for f in s["functions"] for i in warm]  # fmt: skip
-    warm_results = _execute(warm_tasks, 1, progress)
+    warm_tasks = _tasks(
+        s, optimizer, warm, seed, f"{optimizer} (warm-up)", ("shared", str(store_path))
+    )
+    warm_results = _execute(warm_tasks, 1, progress)  # one writer for the one store
     labels = (f"{optimizer}+warm", f"{optimizer}+empty")
     memories = (("snapshot", str(store_path)), ("fresh", None))
-    tasks = [Task(optimizer, f, d, i, budget[d], _seed_for(seed, f, d, i), lab, mem)
-             for lab, mem in zip(labels, memories, strict=True)
-             for d in s["dims"] for f in s["functions"] for i in s["instances"]]  # fmt: skip
+    tasks = [
+        t
+        for lab, mem in zip(labels, memories, strict=True)
+        for t in _tasks(s, optimizer, s["instances"], seed, lab, mem)
+    ]
     results = _execute(tasks, _workers(workers), progress)
     wall = time.perf_counter() - t0
-    config = {**s, "warm_instances": warm, "optimizers": labels, "store": str(store_path),
-              "seed": seed, "suite": SUITE}  # fmt: skip
+    config = {**s, "warm_instances": warm, "optimizers": labels, "store": str(store_path)}
     return _finish(config, results, labels, out, wall, {"warm_tasks": warm_results})
 
 
 def format_tables(result: BenchResult) -> str:
     """Markdown report: settings line, overall and per-group tables, problems found."""
     c = result.config
-    head = (f"bbob: dims {list(c['dims'])}, instances {list(c['instances'])}, "
-            f"{len(c['functions'])} functions, budget {c['budget_multiplier']}·D, "
-            f"{len(result.tasks)} runs, wall {result.wall_seconds:.1f} s\n\n")  # fmt: skip
+    head = (
+        f"bbob: dims {list(c['dims'])}, instances {list(c['instances'])}, "
+        f"{len(c['functions'])} functions, budget {c['budget_multiplier']}·D, "
+        f"{len(result.tasks)} runs, wall {result.wall_seconds:.1f} s\n\n"
+    )
     notes = []
     if result.errors:
         first = result.errors[0]
-        notes.append(f"- {len(result.errors)} runs failed, e.g. {first['label']} on "
-                     f"{first['problem_id']}: {first['error']}")  # fmt: skip
+        notes.append(
+            f"- {len(result.errors)} runs failed, e.g. {first['label']} on "
+            f"{first['problem_id']}: {first['error']}"
+        )
     bad = [t for t in result.tasks if not t["fopt_consistent"]]
     if bad:
         notes.append(f"- f_opt disagrees with cocoex's final_target_hit on {len(bad)} runs")
@@ -406,7 +412,9 @@ def _parse_ints(text: str) -> tuple[int, ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: ``python -m nef_agents.bench.bbob``; exit 0 ok, 2 bad input, 1 failure."""
-    p = argparse.ArgumentParser(prog="python -m nef_agents.bench.bbob", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m nef_agents.bench.bbob", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--dims", type=str, help="e.g. 2,5,10 (default 2,5,10; quick 2)")
     p.add_argument("--instances", type=str, help="instance numbers, e.g. 1-3")
     p.add_argument("--functions", type=str, help="bbob function ids, e.g. 1-24")
@@ -420,7 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def progress(done: int, total: int, r: dict) -> None:
         if done == total or done % max(1, total // 20) == 0:
-            print(f"[{done}/{total}] {r['label']} {r['problem_id']} {r['seconds']:.2f}s", file=sys.stderr)
+            msg = f"[{done}/{total}] {r['label']} {r['problem_id']} {r['seconds']:.2f}s"
+            print(msg, file=sys.stderr)
 
     try:
         res = run_bbob(
@@ -429,8 +438,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             functions=_parse_ints(a.functions) if a.functions else None,
             budget_multiplier=a.budget_multiplier,
             optimizers=tuple(o for o in a.optimizers.split(",") if o),
-            workers=a.workers, out_dir=a.out, quick=a.quick, progress=progress, seed=a.seed,
-        )  # fmt: skip
+            workers=a.workers,
+            out_dir=a.out,
+            quick=a.quick,
+            progress=progress,
+            seed=a.seed,
+        )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

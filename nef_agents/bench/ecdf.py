@@ -15,6 +15,7 @@ not allowed to go that far.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,11 @@ from typing import Any
 import numpy as np
 
 TARGET_EXPONENTS: np.ndarray = np.round(np.linspace(2.0, -8.0, 51), 1)
-TARGETS: np.ndarray = 10.0**TARGET_EXPONENTS
+# whole decades parsed from their literals: numpy's 10.0**-5.0 is 9.999999999999999e-06,
+# which would miss a precision of exactly 1e-5
+TARGETS: np.ndarray = np.array(
+    [float(f"1e{int(k)}") if k == int(k) else 10.0**k for k in TARGET_EXPONENTS]
+)
 
 GROUPS: dict[str, tuple[int, ...]] = {
     "separable": (1, 2, 3, 4, 5),
@@ -44,6 +49,38 @@ CHECKPOINTS: tuple[tuple[str, int | None], ...] = (
     ("1000D", 1000),
     ("full", None),  # the task's own budget
 )
+
+
+def _legacy_gauss(seed: int) -> float:
+    """First normal deviate of BBOB-2009's generator (Park-Miller with a 32-slot
+    shuffle table, Box-Muller on the first two uniforms)."""
+    seed = max(abs(seed), 1)
+    table = [0] * 32
+    for i in range(39, -1, -1):
+        seed = 16807 * (seed % 127773) - 2836 * (seed // 127773)
+        seed += 2147483647 if seed < 0 else 0
+        if i < 32:
+            table[i] = seed
+    last, u = table[0], []
+    for _ in range(2):
+        seed = 16807 * (seed % 127773) - 2836 * (seed // 127773)
+        seed += 2147483647 if seed < 0 else 0
+        j = last // 67108865
+        last, table[j] = table[j], seed
+        u.append(last / 2.147483647e9 or 1e-99)
+    return math.sqrt(-2.0 * math.log(u[0])) * math.cos(2.0 * math.pi * u[1])
+
+
+def bbob_fopt(function: int, instance: int) -> float:
+    """Optimal value f_opt of bbob ``function`` (1..24), ``instance`` (instance number).
+
+    BBOB's offset: ``round(100 * g1 / g2, 2)`` clipped to [-1000, 1000], with g1,
+    g2 normal deviates seeded ``r`` and ``r + 1``, ``r = fid + 10000 * instance``
+    (f4 shares f3's seed, f18 shares f17's). Independent of the dimension.
+    """
+    r = {4: 3, 18: 17}.get(function, function) + 10000 * instance
+    value = math.floor(100.0 * 100.0 * _legacy_gauss(r) / _legacy_gauss(r + 1) + 0.5) / 100.0
+    return min(1000.0, max(-1000.0, value))
 
 
 def group_of(function: int) -> str:
@@ -73,6 +110,7 @@ def first_hits(trace: Sequence[Sequence[float]], fopt: float) -> np.ndarray:
 
 
 def _collect(tasks: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int], list[Mapping[str, Any]]]:
+    """Tasks by (label, dim), in the order they come (the harness sorts them)."""
     by: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
     for t in tasks:
         by.setdefault((t["label"], int(t["dim"])), []).append(t)

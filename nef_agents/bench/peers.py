@@ -21,6 +21,7 @@ process pool the entry must exist in the worker too, i.e. at import time).
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -68,26 +69,38 @@ def register(name: str) -> Callable[[Runner], Runner]:
     return deco
 
 
-class _Guard:
-    """Counts calls to ``fun`` and raises :class:`BudgetReached` past ``budget``."""
+class Recorder:
+    """Counting wrapper of an objective with a hard budget; the harness's and the runners' guard.
+
+    ``nfev`` counts evaluations made (never more than ``budget``); ``trace``
+    holds ``(nfev, f)`` at each strict improvement of the best f (``best``, at
+    ``best_x``); ``overrun`` counts calls refused past the budget, each with
+    :class:`BudgetReached`. Peers wrap ``fun`` in their own Recorder with the
+    same budget, so the harness's never refuses them; nef should never be
+    refused either, it is given the budget.
+    """
 
     def __init__(self, fun: Objective, budget: int) -> None:
-        self.fun, self.budget, self.count = fun, int(budget), 0
-        self.best_f, self.best_x = np.inf, None
+        self.fun, self.budget = fun, int(budget)
+        self.nfev, self.overrun = 0, 0
+        self.best, self.best_x = math.inf, None
+        self.trace: list[tuple[int, float]] = []
 
-    def __call__(self, x: np.ndarray) -> float:
-        if self.count >= self.budget:
+    def __call__(self, x: Any) -> float:
+        if self.nfev >= self.budget:
+            self.overrun += 1
             raise BudgetReached
-        self.count += 1
+        self.nfev += 1
         x = np.array(x, dtype=float)
         f = float(self.fun(x))
-        if f < self.best_f:  # NaN compares False: never becomes the best
-            self.best_f, self.best_x = f, x
+        if f < self.best:  # NaN is never an improvement
+            self.best, self.best_x = f, x
+            self.trace.append((self.nfev, f))
         return f
 
     @property
     def remaining(self) -> int:
-        return self.budget - self.count
+        return self.budget - self.nfev
 
 
 def _peer(name: str) -> Callable[[Callable[..., None]], Runner]:
@@ -100,7 +113,7 @@ def _peer(name: str) -> Callable[[Callable[..., None]], Runner]:
     def deco(core: Callable[..., None]) -> Runner:
         @functools.wraps(core)
         def run(fun, x0, lower, upper, budget, seed, **kw) -> None:  # noqa: ANN001
-            guard = _Guard(fun, budget)
+            guard = Recorder(fun, budget)
             lo, up = np.asarray(lower, float), np.asarray(upper, float)
             try:
                 with warnings.catch_warnings():
@@ -126,19 +139,22 @@ def fd_gradient(fun: Objective, x: np.ndarray, fx: float) -> np.ndarray:
     return g
 
 
-def _lbfgsb(fun: _Guard, x0, lower, upper, rng) -> None:
+def _lbfgsb(fun: Recorder, x0, lower, upper, rng) -> None:
     """scipy L-BFGS-B (defaults, 2-point FD gradient) from x0, then uniform restarts."""
     bounds = list(zip(lower, upper, strict=True))
     x = x0
     while True:
         scipy_minimize(
-            fun, x, method="L-BFGS-B", bounds=bounds,
+            fun,
+            x,
+            method="L-BFGS-B",
+            bounds=bounds,
             options={"maxfun": fun.budget, "maxiter": fun.budget},
-        )  # fmt: skip
+        )
         x = rng.uniform(lower, upper)
 
 
-def _nelder_mead(fun: _Guard, x0, lower, upper, rng) -> None:
+def _nelder_mead(fun: Recorder, x0, lower, upper, rng) -> None:
     """scipy Nelder-Mead (adaptive coefficients, box-bounded) with uniform restarts.
 
     The initial simplex spans 10% of the box per coordinate (scipy's default
@@ -155,14 +171,23 @@ def _nelder_mead(fun: _Guard, x0, lower, upper, rng) -> None:
             # step inwards when the outward vertex would leave the box
             simplex[i + 1, i] += step[i] if x[i] + step[i] <= upper[i] else -step[i]
         scipy_minimize(
-            fun, x, method="Nelder-Mead", bounds=bounds,
-            options={"initial_simplex": simplex, "maxfev": fun.budget, "maxiter": fun.budget,
-                     "xatol": 1e-10, "fatol": 1e-12, "adaptive": True},
-        )  # fmt: skip
+            fun,
+            x,
+            method="Nelder-Mead",
+            bounds=bounds,
+            options={
+                "initial_simplex": simplex,
+                "maxfev": fun.budget,
+                "maxiter": fun.budget,
+                "xatol": 1e-10,
+                "fatol": 1e-12,
+                "adaptive": True,
+            },
+        )
         x = rng.uniform(lower, upper)
 
 
-def _cma_ipop(fun: _Guard, x0, lower, upper, rng, sigma_frac: float = 0.2) -> None:
+def _cma_ipop(fun: Recorder, x0, lower, upper, rng, sigma_frac: float = 0.2) -> None:
     """pycma IPOP-CMA-ES: ``fmin2(restarts=9, incpopsize=2)``, sigma0 = 0.2*(ub-lb).
 
     The first run starts at x0, each restart at a uniform point of the box. When
@@ -189,7 +214,7 @@ def _cma_ipop(fun: _Guard, x0, lower, upper, rng, sigma_frac: float = 0.2) -> No
         cma.fmin2(fun, start, sigma0, opts, restarts=9, incpopsize=2)
 
 
-def _adam(fun: _Guard, x0, lower, upper, rng, lr: float = 0.1) -> None:
+def _adam(fun: Recorder, x0, lower, upper, rng, lr: float = 0.1) -> None:
     """Adam (lr 0.1, betas 0.9/0.999) on forward-difference gradients, clipped to the box."""
     b1, b2, eps = 0.9, 0.999, 1e-8
     x, m, v, t = x0, np.zeros_like(x0), np.zeros_like(x0), 0
@@ -201,7 +226,7 @@ def _adam(fun: _Guard, x0, lower, upper, rng, lr: float = 0.1) -> None:
         x = np.clip(x - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps), lower, upper)
 
 
-def _gd(fun: _Guard, x0, lower, upper, rng) -> None:
+def _gd(fun: Recorder, x0, lower, upper, rng) -> None:
     """Normalized gradient descent on FD gradients with Armijo backtracking.
 
     The step length s (start 0.1*box width) doubles after an accepted step and
@@ -237,10 +262,10 @@ _peer("gd")(_gd)
 
 
 @_peer("portfolio")
-def _portfolio(fun: _Guard, x0, lower, upper, rng, switch_per_dim: int = 100) -> None:
+def _portfolio(fun: Recorder, x0, lower, upper, rng, switch_per_dim: int = 100) -> None:
     """Fixed switch: L-BFGS-B (+restarts) for min(100*D, budget) evaluations, then
     CMA-ES IPOP started from the best point seen so far for the rest."""
-    phase1 = _Guard(fun, min(switch_per_dim * x0.size, fun.budget))
+    phase1 = Recorder(fun, min(switch_per_dim * x0.size, fun.budget))
     try:
         _lbfgsb(phase1, x0, lower, upper, rng)
     except BudgetReached:
@@ -263,12 +288,17 @@ def _nef(agents: bool, use_memory: bool) -> Runner:
     def run(fun, x0, lower, upper, budget, seed, memory=None, **kw) -> None:  # noqa: ANN001
         from nef_agents import minimize  # lazy: the optimizer lives in a higher layer
 
-        guard = _Guard(fun, budget)
+        guard = Recorder(fun, budget)
         try:
             minimize(
-                guard, np.array(x0, float), bounds=_bounds(lower, upper), budget=int(budget),
-                seed=int(seed), agents=agents, memory=memory if use_memory else None,
-            )  # fmt: skip
+                guard,
+                np.array(x0, float),
+                bounds=_bounds(lower, upper),
+                budget=int(budget),
+                seed=int(seed),
+                agents=agents,
+                memory=memory if use_memory else None,
+            )
         except BudgetReached:
             pass  # nef overran its own budget; the recorder has stopped it
 
@@ -292,4 +322,6 @@ def check_optimizers(names: tuple[str, ...] | list[str]) -> None:
         try:
             from nef_agents import minimize  # noqa: F401
         except ImportError as exc:
-            raise ConfigError(f"optimizer 'nef' needs nef_agents.minimize, not importable: {exc}") from exc
+            raise ConfigError(
+                f"optimizer 'nef' needs nef_agents.minimize, not importable: {exc}"
+            ) from exc

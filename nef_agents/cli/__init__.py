@@ -11,6 +11,10 @@ from __future__ import annotations
 from nef_agents.cli.app import app
 
 # command modules (each registers on `app`):
+from nef_agents.cli import memory as _memory  # noqa: F401
+from nef_agents.cli import replay as _replay  # noqa: F401
+from nef_agents.cli import plot as _plot  # noqa: F401
+from nef_agents.cli import run as _run  # noqa: F401
 # -- end of command modules --
 
 __all__ = ["app"]

@@ -64,19 +64,21 @@ class Baselines:
         ]
 
 
-def loss_spike(losses: ArrayLike, factor: float = 5.0) -> tuple[float, float, float] | None:
+def loss_spike(
+    losses: ArrayLike | Sequence[float], factor: float = 5.0
+) -> tuple[float, float, float] | None:
     """The last loss change if it is a spike: ``(jump, typical, severity)``, else None.
 
     typical = median |dL| over the window's earlier changes (at least 3),
     floored at :func:`loss_tolerance`; a spike is ``jump > factor * typical``
     with ``severity = jump / (factor * typical)`` (dimensionless, > 1).
     """
-    vals = np.asarray(losses, dtype=float).ravel().tolist()
+    vals = losses.tolist() if isinstance(losses, np.ndarray) else [float(v) for v in losses]
     if len(vals) < 5:
         return None
     dl = [b - a for a, b in zip(vals, vals[1:], strict=False)]
     jump = dl[-1]
-    typical = max(statistics.median(abs(v) for v in dl[:-1]), tol_of(vals))
+    typical = max(statistics.median([abs(v) for v in dl[:-1]]), tol_of(vals))
     if typical <= 0.0 or jump <= factor * typical:
         return None
     return jump, typical, jump / (factor * typical)
@@ -87,7 +89,7 @@ def detect_anomalies(
     baselines: Baselines,
     *,
     iteration: int,
-    losses: ArrayLike | None = None,
+    losses: ArrayLike | Sequence[float] | None = None,
     n_failed: int = 0,
     threshold: float = 4.0,
     spike_factor: float = 5.0,

@@ -120,6 +120,22 @@ class History:
         self._gram[:k, k] = dots
         self._gram[k, k] = s @ s
 
+    def views(
+        self,
+    ) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None
+    ]:
+        """(losses, points, steps, step_gram, grads, terms) as views, not copies.
+
+        Valid only until the next append or clear: for a caller that reads them
+        at once (the monitor), saving five copies per iteration.
+        """
+        n, k = self._n, max(self._n - 1, 0)
+        grads = self._grads[:n] if n and self._has_grad[:n].all() else None
+        terms = self._terms[:n] if n and self._m is not None and self._has_terms[:n].all() else None
+        pts = self._pts[:n] if n else np.zeros((0, self._dim or 0))
+        return self._loss[:n], pts, self._steps[:k], self._gram[:k, :k], grads, terms
+
     @property
     def losses(self) -> np.ndarray:
         """Losses, shape (n,)."""

@@ -86,6 +86,10 @@ class MetaLearner:
         """Current weights, shape (5,), on the simplex (a copy)."""
         return np.array(self._w)
 
+    def weights_list(self) -> list[float]:
+        """Current weights as a list of floats (a copy)."""
+        return list(self._w)
+
     @property
     def correlations(self) -> np.ndarray:
         """Running correlation of each metric with the next-k improvement, in [-1, 1]."""

@@ -203,7 +203,8 @@ def balance(
     total = float(e.sum())
     if e.size < 2 or total <= 0.0:
         return 1.0
-    p = e[e > 0.0] / total
+    p = e / total
+    p = p[p > 0.0]  # a share that underflows to 0 contributes 0 to the entropy (0 log 0 = 0)
     return min(1.0, max(0.0, float(-(p @ np.log(p))) / math.log(e.size)))
 
 
@@ -282,25 +283,31 @@ def assess(
         raise ConfigError(
             f"`step_gram` must have shape {(n_steps, n_steps)}, got {np.shape(step_gram)}"
         )
-    return _report(loss, pts, g, f, check_weights(weights), iteration, step_gram)
+    w = check_weights(weights).tolist()
+    steps = pts[1:] - pts[:-1]
+    if step_gram is None and n_steps >= 2:
+        step_gram = steps @ steps.T
+    step_cos = row_cosines(None, step_gram) if step_gram is not None else []
+    vals = loss.tolist()
+    return report_from(
+        vals, tol_of(vals) if vals else 0.0, steps, step_gram, step_cos, g, f, w, iteration
+    )
 
 
-def _report(
-    loss: np.ndarray,
-    pts: np.ndarray,
+def report_from(
+    vals: list[float],
+    tol: float,
+    steps: np.ndarray,
+    gram: np.ndarray | None,
+    step_cos: list[float],
     g: np.ndarray | None,
     f: np.ndarray | None,
-    w: np.ndarray,
+    w: list[float],
     iteration: int,
-    gram: np.ndarray | None,
 ) -> HealthReport:
-    """:func:`assess` without input checks (the monitor's inputs are already sound)."""
-    vals = loss.tolist()
-    tol = tol_of(vals) if vals else 0.0
-    steps = pts[1:] - pts[:-1]
-    if gram is None and steps.shape[0] >= 2:
-        gram = steps @ steps.T
-    step_cos = row_cosines(None, gram) if gram is not None else []
+    """:func:`assess` on prepared, unchecked parts (losses as floats, their tolerance,
+    steps, their Gram matrix and consecutive cosines), so a caller that also
+    needs them (the monitor, for the trend) computes them once."""
     if g is not None:
         coherence = integration(g)
     else:
@@ -312,8 +319,7 @@ def _report(
         balance(f, g, steps),
         coherence,
     )
-    wl = w.tolist()
-    overall = min(1.0, max(0.0, sum(a * b for a, b in zip(wl, values, strict=True))))
+    overall = min(1.0, max(0.0, sum(a * b for a, b in zip(w, values, strict=True))))
     return HealthReport(
         iteration=iteration,
         stability=values[0],
@@ -322,6 +328,6 @@ def _report(
         balance=values[3],
         integration=values[4],
         overall=overall,
-        weights=tuple(wl),
+        weights=tuple(w),
         n_points=len(vals),
     )

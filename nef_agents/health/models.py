@@ -15,7 +15,7 @@ METRIC_NAMES: tuple[str, ...] = ("stability", "diversity", "resilience", "balanc
 """Order of the five metrics everywhere a vector of them appears."""
 
 TrendLabel = Literal["converging", "plateau", "oscillating", "noisy", "diverging", "stationary"]
-PauseTrigger = Literal["plateau", "oscillation", "health"]
+PauseTrigger = Literal["plateau", "slow", "oscillation", "health"]
 AnomalyKind = Literal["metric", "failure", "spike"]
 
 _Unit = Field(ge=0.0, le=1.0)

@@ -13,10 +13,10 @@ from nef_agents.errors import ConfigError
 from nef_agents.health.anomalies import Baselines, detect_anomalies
 from nef_agents.health.history import History
 from nef_agents.health.meta import MetaLearner
-from nef_agents.health.metrics import _report, check_weights
-from nef_agents.health.models import MonitorStep
+from nef_agents.health.metrics import check_weights, report_from, row_cosines, tol_of
+from nef_agents.health.models import METRIC_NAMES, MonitorStep
 from nef_agents.health.pause import PauseConfig, should_pause
-from nef_agents.health.trend import classify_trend
+from nef_agents.health.trend import trend_from
 
 
 class HealthMonitor:
@@ -55,7 +55,9 @@ class HealthMonitor:
         self.config = pause if pause is not None else PauseConfig()
         self.anomaly_threshold = float(anomaly_threshold)
         self.spike_factor = float(spike_factor)
-        self.meta = MetaLearner() if meta == "auto" else meta
+        if isinstance(meta, str) and meta != "auto":
+            raise ConfigError(f"`meta` must be a MetaLearner, None or 'auto', got {meta!r}")
+        self.meta = MetaLearner() if isinstance(meta, str) else meta
         self._fixed_weights = check_weights(weights)
         self.history = History(window)
         self.baselines = Baselines.init(alpha=baseline_alpha)
@@ -93,40 +95,48 @@ class HealthMonitor:
         failure; a non-finite ``grad`` or ``terms`` is dropped for this row.
         """
         xv = np.asarray(x, dtype=float)
-        finite = math.isfinite(loss) and bool(np.all(np.isfinite(xv)))
+        finite = math.isfinite(loss) and bool(np.isfinite(xv).all())
         if finite:
             g = None if grad is None else np.asarray(grad, dtype=float)
-            if g is not None and not np.all(np.isfinite(g)):
+            if g is not None and not np.isfinite(g).all():
                 g = None
             f = None if terms is None else np.asarray(terms, dtype=float)
-            if f is not None and not np.all(np.isfinite(f)):
+            if f is not None and not np.isfinite(f).all():
                 f = None
             self.history.append(loss, xv, g, f)
             self._recent.append(float(loss))
             self._n_observed += 1
             if g is not None:
-                self._max_grad = max(self._max_grad, float(np.sqrt(g.ravel() @ g.ravel())))
+                gv = g.ravel()
+                self._max_grad = max(self._max_grad, math.sqrt(float(gv @ gv)))
         else:
             n_failed += 1
-        h = self.history
-        losses, points, grads, gram = h.losses, self._points(), h.grads, h.step_gram
-        # The window's arrays are sound by construction: skip assess()'s input checks.
-        report = _report(losses, points, grads, h.terms, self.weights, iteration, gram)
-        trend = classify_trend(
-            losses, points, grads, ref_grad_norm=self._max_grad or None, step_gram=gram
+        # Views of the window, each derived quantity computed once and shared by
+        # the report and the trend (their public functions recompute them).
+        window_loss, _, steps, gram, grads, window_terms = self.history.views()
+        vals = window_loss.tolist()
+        tol = tol_of(vals) if vals else 0.0
+        step_cos = row_cosines(None, gram)
+        weights = (
+            self.meta.weights_list() if self.meta is not None else self._fixed_weights.tolist()
         )
+        report = report_from(
+            vals, tol, steps, gram, step_cos, grads, window_terms, weights, iteration
+        )
+        metrics = [getattr(report, name) for name in METRIC_NAMES]
+        trend = trend_from(vals, tol, step_cos, grads, self._max_grad or None)
         anomalies, self.baselines = detect_anomalies(
-            report.as_array(),
+            metrics,
             self.baselines,
             iteration=iteration,
-            losses=losses if finite else None,
+            losses=vals if finite else None,
             n_failed=n_failed,
             threshold=self.anomaly_threshold,
             spike_factor=self.spike_factor,
         )
         decision = should_pause(
             iteration,
-            losses=np.fromiter(self._recent, dtype=float, count=len(self._recent)),
+            losses=list(self._recent),
             reversal_rate=trend.numbers.get("reversal_rate", 0.0),
             health=report.overall,
             n_observed=self._n_observed,
@@ -136,7 +146,7 @@ class HealthMonitor:
         if decision.pause:
             self.last_pause = iteration
         if self.meta is not None and finite:
-            self.meta.observe(report.as_array(), float(loss))
+            self.meta.observe(metrics, float(loss))
         return MonitorStep(
             iteration=iteration,
             nfev=nfev,
@@ -145,8 +155,3 @@ class HealthMonitor:
             pause=decision,
             trend=trend,
         )
-
-    def _points(self) -> np.ndarray:
-        if len(self.history) == 0:
-            return np.zeros((0, self.history.dim or 0))
-        return self.history.points

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,10 +20,13 @@ class PauseConfig(BaseModel):
     """Pause thresholds. Bad values raise ConfigError naming the field.
 
     - ``plateau_window`` (W >= 2 iterations) and ``plateau_tol`` in (0, 1):
-      see :func:`plateau_ratio`;
+      plateau when :func:`plateau_ratio` < tol. Steady linear convergence
+      with loss ratio q per iteration never fires unless q^W < tol (with the
+      defaults, q < 0.5: the loss more than halving every iteration);
     - ``oscillation_threshold`` in (0, 1]: reversal rate above which the run
       oscillates (a random walk's is ~0.5; it exceeds 0.75 in ~1.5% of windows);
     - ``health_threshold`` in [0, 1): overall health below which to pause;
+    - ``slow_tol`` in (0, 1) or None (off): see :func:`slow_ratio`;
     - ``cooldown`` >= 1: iterations after a pause during which no pause fires;
     - ``warmup`` >= 0: observations (since the last window reset) before any pause.
     """
@@ -32,6 +37,7 @@ class PauseConfig(BaseModel):
     plateau_tol: float = Field(default=1e-3, gt=0.0, lt=1.0)
     oscillation_threshold: float = Field(default=0.75, gt=0.0, le=1.0)
     health_threshold: float = Field(default=0.25, ge=0.0, lt=1.0)
+    slow_tol: float | None = Field(default=None, gt=0.0, lt=1.0)
     cooldown: int = Field(default=10, ge=1)
     warmup: int = Field(default=10, ge=0)
 
@@ -46,7 +52,7 @@ class PauseConfig(BaseModel):
             ) from exc
 
 
-def plateau_ratio(losses: ArrayLike, window: int) -> float | None:
+def plateau_ratio(losses: ArrayLike | Sequence[float], window: int) -> float | None:
     """Best-loss progress of the last W iterations relative to the W before.
 
     With b the running minimum of the last 2W+1 losses:
@@ -57,22 +63,43 @@ def plateau_ratio(losses: ArrayLike, window: int) -> float | None:
     (flat from the start), or inf if only the later one did. None with
     fewer than 2W+1 losses.
     """
-    loss = np.asarray(losses, dtype=float).ravel()
-    if loss.size < 2 * window + 1:
+    vals = losses.tolist() if isinstance(losses, np.ndarray) else [float(v) for v in losses]
+    if len(vals) < 2 * window + 1:
         return None
-    b = np.minimum.accumulate(loss[-(2 * window + 1) :])
-    floor = _FP_TOL * float(np.abs(b).max())
-    earlier = float(b[0] - b[window])
-    later = float(b[window] - b[-1])
+    b = list(itertools.accumulate(vals[-(2 * window + 1) :], min))
+    floor = _FP_TOL * max(abs(b[0]), abs(b[-1]))
+    earlier = b[0] - b[window]
+    later = b[window] - b[-1]
     if earlier <= floor:
         return 0.0 if later <= floor else float("inf")
     return max(later, 0.0) / earlier
 
 
+def slow_ratio(losses: ArrayLike, window: int) -> float | None:
+    """Relative improvement of the best loss over the last W iterations.
+
+    With b the running minimum of the last W+1 losses:
+    ``(b[0] - b[-1]) / |b[0]|``, dimensionless, >= 0 (``inf`` when b[0] = 0 and
+    it improved). Unlike :func:`plateau_ratio` this measures speed, not
+    deceleration: steady convergence at 1% per W iterations is slow here and
+    not a plateau there. It depends on the loss's offset, so it is a trigger
+    for the framework only, never a health metric. None with fewer than W+1
+    losses.
+    """
+    loss = np.asarray(losses, dtype=float).ravel()
+    if loss.size < window + 1:
+        return None
+    b = np.minimum.accumulate(loss[-(window + 1) :])
+    gain = float(b[0] - b[-1])
+    if b[0] == 0.0:
+        return float("inf") if gain > 0 else 0.0
+    return max(gain, 0.0) / abs(float(b[0]))
+
+
 def should_pause(
     iteration: int,
     *,
-    losses: ArrayLike,
+    losses: ArrayLike | Sequence[float],
     reversal_rate: float,
     health: float,
     n_observed: int,
@@ -87,7 +114,8 @@ def should_pause(
     was last reset; ``last_pause``: iteration of the last pause, if any.
 
     Criteria (each reported with value and threshold when it fires):
-    plateau (:func:`plateau_ratio` < plateau_tol), oscillation
+    plateau (:func:`plateau_ratio` < plateau_tol), slow progress
+    (:func:`slow_ratio` < slow_tol, when set and no plateau fired), oscillation
     (reversal_rate > oscillation_threshold), health (health < health_threshold).
     ``pause`` is True when one fires, unless ``n_observed < warmup`` or
     ``iteration - last_pause <= cooldown`` (then ``blocked`` says which), so
@@ -98,6 +126,10 @@ def should_pause(
     ratio = plateau_ratio(losses, cfg.plateau_window)
     if ratio is not None and ratio < cfg.plateau_tol:
         reasons.append(PauseReason(trigger="plateau", value=ratio, threshold=cfg.plateau_tol))
+    if cfg.slow_tol is not None and not reasons:
+        slow = slow_ratio(losses, cfg.plateau_window)
+        if slow is not None and slow < cfg.slow_tol:
+            reasons.append(PauseReason(trigger="slow", value=slow, threshold=cfg.slow_tol))
     if reversal_rate > cfg.oscillation_threshold:
         reasons.append(
             PauseReason(

@@ -55,12 +55,29 @@ def classify_trend(
     pts = np.asarray(points, dtype=float)
     if pts.ndim != 2 or pts.shape[0] != loss.size:
         raise ConfigError(f"`points` must have shape ({loss.size}, d), got {pts.shape}")
+    g = None if grads is None else np.asarray(grads, dtype=float)
+    if g is not None and g.shape != pts.shape:
+        raise ConfigError(f"`grads` must have shape {pts.shape}, got {g.shape}")
+    if step_gram is not None:
+        cos = row_cosines(None, step_gram)
+    else:
+        cos = row_cosines(pts[1:] - pts[:-1], None)
     vals = loss.tolist()
+    return trend_from(vals, tol_of(vals) if vals else 0.0, cos, g, ref_grad_norm)
+
+
+def trend_from(
+    vals: list[float],
+    tol: float,
+    step_cos: list[float],
+    g: np.ndarray | None,
+    ref_grad_norm: float | None,
+) -> Trend:
+    """:func:`classify_trend` on prepared, unchecked parts (see ``metrics.report_from``)."""
     n = len(vals)
     numbers: dict[str, float] = {"n": float(n)}
     if n < 2:
         return Trend(label="plateau", numbers=numbers)
-    tol = tol_of(vals)
     path = sum(abs(b - a) for a, b in zip(vals, vals[1:], strict=False))
     span = max(vals) - min(vals)
     flat = span <= tol
@@ -68,23 +85,15 @@ def classify_trend(
     best_mid = min(vals[: (n - 1) // 2 + 1])
     best_end = min(vals)
     gain = vals[0] - best_end
-    cos = (
-        row_cosines(None, step_gram)
-        if step_gram is not None
-        else row_cosines(pts[1:] - pts[:-1], None)
-    )
     numbers.update(
         efficiency=0.0 if flat else drop / path,
         net=0.0 if flat else drop / span,
         late_share=(best_mid - best_end) / gain if gain > tol else 0.0,
         increase_rate=increase_rate_of(vals, tol),
-        reversal_rate=reversal_rate(cos),
+        reversal_rate=reversal_rate(step_cos),
         flat=float(flat),
     )
-    if grads is not None:
-        g = np.asarray(grads, dtype=float)
-        if g.shape != pts.shape:
-            raise ConfigError(f"`grads` must have shape {pts.shape}, got {g.shape}")
+    if g is not None:
         last = math.sqrt(float(g[-1] @ g[-1]))
         ref = math.sqrt(float(np.einsum("ij,ij->i", g, g).max()))
         if ref_grad_norm is not None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import abc
 import functools
-import json
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import networkx as nx
@@ -20,31 +18,22 @@ from nef_agents.memory.patterns import (
     DEFAULT_ALPHABET,
     DEFAULT_SEGMENTS,
     INDEX_REFINEMENT,
-    Pattern,
     decode_window,
-    encode_window,
-    extract_pattern,
-    index_word,
-    make_labels,
+    full_distance,
 )
-from nef_agents.memory.records import (
-    Filters,
-    Match,
-    Record,
-    parse_filters,
-    parse_levels,
-    to_timestamp,
-    validate_path,
+from nef_agents.memory.records import Filters, Match, Record, parse_filters, validate_path
+from nef_agents.memory.rows import (
+    COMPRESSIONS,
+    ROW_COLUMNS,
+    STORED_COLUMNS,
+    Selector,
+    as_pattern,
+    decode_row,
+    item_row,
 )
 
-__all__ = ["BaseStore", "Selector", "ROW_COLUMNS", "COMPRESSIONS"]
+__all__ = ["BaseStore", "Selector", "ROW_COLUMNS", "STORED_COLUMNS", "COMPRESSIONS"]
 
-ROW_COLUMNS = (
-    "id", "path", "run_id", "created_at", "tags", "payload", "labels",
-    "levels", "length", "sax", "paa", "health", "full",
-)  # fmt: skip
-STORED_COLUMNS = (*ROW_COLUMNS[1:], "isax")
-COMPRESSIONS = ("ultra", "short", "full")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -56,31 +45,6 @@ def _locked(fn: _F) -> _F:
             return fn(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class Selector:
-    """What a backend read returns: rows under ``prefix`` passing ``filters``.
-
-    ``ids``/``words`` restrict to those record ids / words of column
-    ``word_col`` (``sax`` or ``isax``, the index word), ``require``
-    names columns that must be non-NULL, ``order`` is ``"id"`` (ascending) or
-    ``"recent"`` (``created_at`` then id, descending).
-    """
-
-    prefix: str = ""
-    filters: Filters = Filters()
-    ids: tuple[int, ...] | None = None
-    words: tuple[Any, ...] | None = None
-    word_col: str = "sax"
-    require: tuple[str, ...] = ()
-    order: str = "id"
-    limit: int | None = None
-
-
-def _ro(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
 
 
 class BaseStore(abc.ABC):
@@ -172,81 +136,6 @@ class BaseStore(abc.ABC):
             raise StoreError(f"{self!r} is read-only")
 
     # ---- writes -----------------------------------------------------------------
-    def _pattern(self, curve: Any, health: Any, labels: Any, payload: Any) -> Pattern:
-        if isinstance(curve, Pattern):
-            if (curve.segments, curve.alphabet) == (self.segments, self.alphabet) and health is None:
-                lab = dict(curve.labels)
-                lab.update(make_labels(None, payload if isinstance(payload, Mapping) else None, labels))
-                return Pattern(**{**curve.__dict__, "labels": lab})
-            if curve.curve is None:
-                raise ConfigError(
-                    f"pattern has segments={curve.segments}, alphabet={curve.alphabet} but the store "
-                    f"uses {self.segments}/{self.alphabet}, and it carries no raw curve to recompute"
-                )
-            health = curve.health_series if health is None and curve.health_series is not None else (
-                curve.health if health is None else health
-            )
-            labels = {**curve.labels, **(labels or {})}
-            curve = curve.curve
-        if curve is None:
-            raise ConfigError("curve is required (a 1-D array or a Pattern)")
-        return extract_pattern(
-            curve, health, segments=self.segments, alphabet=self.alphabet, labels=labels,
-            payload=payload if isinstance(payload, Mapping) else None,
-        )  # fmt: skip
-
-    def _encode_row(
-        self, *, path: str, run_id: Any, created_at: Any, tags: Iterable[str], payload: Any,
-        labels: Mapping[str, str], levels: tuple[str, ...], length: int, sax: str | None,
-        paa: np.ndarray | None, health: np.ndarray | None, curve: np.ndarray | None,
-        health_series: np.ndarray | None,
-    ) -> dict[str, Any]:  # fmt: skip
-        tag_list = []
-        for t in [tags] if isinstance(tags, str) else tags:
-            if not isinstance(t, str) or not t:
-                raise ConfigError(f"tags must be non-empty strings, got {t!r}")
-            if t not in tag_list:
-                tag_list.append(t)
-        has = set(levels)
-        if "full" in has and curve is None:
-            raise ConfigError("level 'full' needs the raw curve")
-        if "short" in has and paa is None:
-            raise ConfigError("level 'short' needs a PAA vector")
-        return {
-            "path": validate_path(path),
-            "run_id": None if run_id is None else str(run_id),
-            "created_at": to_timestamp(created_at),
-            "tags": json.dumps(tag_list),
-            "payload": codec.dumps(payload if payload is not None else {}),
-            "labels": json.dumps(dict(labels), sort_keys=True),
-            "levels": ",".join(levels),
-            "length": int(length),
-            "sax": sax if has & {"ultra", "short"} else None,
-            "paa": np.asarray(paa, "<f8").tobytes() if "short" in has else None,
-            "isax": index_word(paa, self.alphabet) if "short" in has else None,
-            "health": np.asarray(health, "<f8").tobytes() if "short" in has and health is not None else None,
-            "full": encode_window(curve, health_series) if "full" in has else None,
-            "_tags": tag_list,
-        }
-
-    def _item_row(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        allowed = {"path", "curve", "payload", "levels", "run_id", "tags", "health", "labels", "created_at"}
-        unknown = set(item) - allowed
-        if unknown:
-            raise ConfigError(f"unknown store() keys {sorted(unknown)}; allowed {sorted(allowed)}")
-        if "path" not in item:
-            raise ConfigError("store() item needs a 'path'")
-        path = validate_path(item["path"])
-        levels = parse_levels(item.get("levels", COMPRESSIONS))
-        payload = item.get("payload")
-        pat = self._pattern(item.get("curve"), item.get("health"), item.get("labels"), payload)
-        return self._encode_row(
-            path=path, run_id=item.get("run_id"), created_at=item.get("created_at"),
-            tags=item.get("tags", ()), payload=payload, labels=pat.labels, levels=levels,
-            length=pat.length, sax=pat.sax, paa=pat.paa, health=pat.health, curve=pat.curve,
-            health_series=pat.health_series,
-        )  # fmt: skip
-
     def _invalidate(self) -> None:
         self._word_cache.clear()
         self._paths_cache = None
@@ -270,7 +159,7 @@ class BaseStore(abc.ABC):
         rows = []
         for i, item in enumerate(items):
             try:
-                rows.append(self._item_row(item))
+                rows.append(item_row(item, self.segments, self.alphabet))
             except ConfigError as exc:
                 raise ConfigError(f"items[{i}]: {exc}") from exc
         if not rows:
@@ -295,23 +184,8 @@ class BaseStore(abc.ABC):
         return default if text is None else codec.loads(text)
 
     # ---- reads ------------------------------------------------------------------
-    def _record(self, row: Sequence[Any]) -> Record:
-        r = dict(zip(ROW_COLUMNS, row, strict=True))
-        full = hs = None
-        if r["full"] is not None:
-            full, hs = decode_window(r["full"])
-            full, hs = _ro(full), None if hs is None else _ro(hs)
-        vec = lambda b: None if b is None else _ro(np.frombuffer(b, "<f8").astype(np.float64))  # noqa: E731
-        return Record.model_construct(
-            id=int(r["id"]), path=r["path"], run_id=r["run_id"], created_at=float(r["created_at"]),
-            tags=tuple(json.loads(r["tags"])), payload=codec.loads(r["payload"]),
-            labels=json.loads(r["labels"]), levels=tuple(r["levels"].split(",")),
-            length=int(r["length"]), sax=r["sax"], paa=vec(r["paa"]), health=vec(r["health"]),
-            full=full, health_series=hs,
-        )  # fmt: skip
-
     def _records(self, sel: Selector) -> list[Record]:
-        return [self._record(row) for row in self._select(sel, ROW_COLUMNS)]
+        return [decode_row(row) for row in self._select(sel, ROW_COLUMNS)]
 
     @_locked
     def get(self, record_id: int) -> Record:
@@ -322,14 +196,20 @@ class BaseStore(abc.ABC):
         return rows[0]
 
     @_locked
-    def find(self, path: str = "", filters: Mapping[str, Any] | None = None, limit: int | None = None) -> list[Record]:
+    def find(
+        self, path: str = "", filters: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> list[Record]:
         """Records under ``path`` (``""`` = everything) passing ``filters``, by id."""
-        return self._records(Selector(validate_path(path, allow_root=True), parse_filters(filters), limit=limit))
+        return self._records(
+            Selector(validate_path(path, allow_root=True), parse_filters(filters), limit=limit)
+        )
 
     @_locked
     def latest(self, path: str = "", k: int = 1) -> list[Record]:
         """The ``k`` most recent records under ``path`` (newest first)."""
-        return self._records(Selector(validate_path(path, allow_root=True), order="recent", limit=int(k)))
+        return self._records(
+            Selector(validate_path(path, allow_root=True), order="recent", limit=int(k))
+        )
 
     def by_tag(self, tag: str, path: str = "") -> list[Record]:
         """Records carrying ``tag``, by id."""
@@ -373,7 +253,7 @@ class BaseStore(abc.ABC):
         if not np.isfinite(health_weight) or health_weight < 0:
             raise ConfigError(f"health_weight must be finite and >= 0, got {health_weight!r}")
         flt = parse_filters(filters)
-        pat = self._pattern(pattern, health, None, None)
+        pat = as_pattern(pattern, health, None, None, self.segments, self.alphabet)
         self._fresh()
         if compression == "full":
             if pat.curve is None:
@@ -402,13 +282,17 @@ class BaseStore(abc.ABC):
         if not len(ids):
             return []
         recs = {r.id: r for r in self._records(Selector(ids=tuple(int(i) for i in ids)))}
-        return [Match(record=recs[int(i)], distance=float(d)) for i, d in zip(ids, dist, strict=True)]
+        return [
+            Match(record=recs[int(i)], distance=float(d)) for i, d in zip(ids, dist, strict=True)
+        ]
 
-    def _scan_full(self, prefix: str, flt: Filters, curve: np.ndarray, k: int) -> tuple[list[int], list[float]]:
-        from nef_agents.memory.patterns import full_distance
-
+    def _scan_full(
+        self, prefix: str, flt: Filters, curve: np.ndarray, k: int
+    ) -> tuple[list[int], list[float]]:
         rows = self._select(Selector(prefix, flt, require=("full",)), ("id", "full"))
-        scored = sorted((full_distance(curve, decode_window(blob)[0]), int(i)) for i, blob in rows)[:k]
+        scored = sorted((full_distance(curve, decode_window(blob)[0]), int(i)) for i, blob in rows)[
+            :k
+        ]
         self.last_query_stats = {"candidates": len(rows), "examined": len(rows), "pruned": 0.0}
         return [i for _, i in scored], [d for d, _ in scored]
 

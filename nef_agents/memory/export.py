@@ -20,6 +20,7 @@ from nef_agents.errors import ConfigError
 from nef_agents.memory import codec
 from nef_agents.memory.patterns import extract_pattern
 from nef_agents.memory.records import parse_levels, validate_path
+from nef_agents.memory.rows import encode_row
 
 if TYPE_CHECKING:
     from nef_agents.memory.base import BaseStore
@@ -49,7 +50,9 @@ def _read_source(source: Any) -> str:
     if isinstance(source, os.PathLike):
         return Path(source).read_text(encoding="utf-8")
     if not isinstance(source, str):
-        raise ConfigError(f"import_ takes JSON-lines text or a file path, got {type(source).__name__}")
+        raise ConfigError(
+            f"import_ takes JSON-lines text or a file path, got {type(source).__name__}"
+        )
     stripped = source.lstrip()
     if stripped == "" or stripped.startswith("{"):
         return source
@@ -89,12 +92,21 @@ def parse_jsonl(store: BaseStore, source: Any) -> list[dict[str, Any]]:
                                       segments=store.segments, alphabet=store.alphabet)  # fmt: skip
                 sax, paa = pat.sax, pat.paa
             rows.append(
-                store._encode_row(
-                    path=validate_path(obj["path"]), run_id=obj.get("run_id"),
-                    created_at=obj.get("created_at"), tags=obj.get("tags") or (),
-                    payload=obj.get("payload"), labels=obj.get("labels") or {}, levels=levels,
+                encode_row(
+                    alphabet=store.alphabet,
+                    path=validate_path(obj["path"]),
+                    run_id=obj.get("run_id"),
+                    created_at=obj.get("created_at"),
+                    tags=obj.get("tags") or (),
+                    payload=obj.get("payload"),
+                    labels=obj.get("labels") or {},
+                    levels=levels,
                     length=int(obj.get("length") or (0 if curve is None else curve.size)),
-                    sax=sax, paa=paa, health=health, curve=curve, health_series=hs,
+                    sax=sax,
+                    paa=paa,
+                    health=health,
+                    curve=curve,
+                    health_series=hs,
                 )  # fmt: skip
             )
         except (ConfigError, ValueError, TypeError, KeyError) as exc:
@@ -123,7 +135,12 @@ def export_markdown(store: BaseStore, path: str = "") -> str:
                 continue
             if math.isfinite(v):
                 outcomes[(str(p["trend"]), str(p["action"]))].append(v)
-    out = [f"# Memory: `{root or '/'}`", "", f"{len(records)} records in {len(per_path)} paths.", ""]
+    out = [
+        f"# Memory: `{root or '/'}`",
+        "",
+        f"{len(records)} records in {len(per_path)} paths.",
+        "",
+    ]
     out += ["## Patterns per path", "", "| path | patterns |", "|---|---:|"]
     out += [f"| `{p}` | {n} |" for p, n in sorted(per_path.items())]
     out += ["", "## Actions by trend", ""]
@@ -135,4 +152,3 @@ def export_markdown(store: BaseStore, path: str = "") -> str:
             helped = sum(v > 0 for v in vals)
             out.append(f"| {trend} | {action} | {len(vals)} | {helped} | {np.mean(vals):+.4g} |")
     return "\n".join(out) + "\n"
-

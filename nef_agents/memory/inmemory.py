@@ -13,9 +13,10 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 from nef_agents.errors import ConfigError, StoreError
-from nef_agents.memory.base import STORED_COLUMNS, BaseStore, Selector
+from nef_agents.memory.base import BaseStore
 from nef_agents.memory.patterns import DEFAULT_ALPHABET, DEFAULT_SEGMENTS, _check_params
 from nef_agents.memory.records import Filters
+from nef_agents.memory.rows import STORED_COLUMNS, Selector
 
 __all__ = ["InMemoryStore"]
 
@@ -101,7 +102,9 @@ class InMemoryStore(BaseStore):
 
     def _word_counts(self, prefix: str, flt: Filters, column: str) -> list[tuple[Any, int]]:
         need = (column,)
-        counts = Counter(self._rows[i][column] for i in self._rows if self._match(i, prefix, flt, need))
+        counts = Counter(
+            self._rows[i][column] for i in self._rows if self._match(i, prefix, flt, need)
+        )
         return sorted(counts.items())
 
     def _path_counts(self) -> dict[str, int]:

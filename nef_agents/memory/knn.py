@@ -36,6 +36,7 @@ from nef_agents.memory.patterns import (
     Pattern,
     lower_bound_costs,
     mindist_cells,
+    ordered_sum,
     paa_distance,
 )
 
@@ -64,7 +65,9 @@ class WordIndex:
         return int(self.counts.sum())
 
     @classmethod
-    def build(cls, pairs: Sequence[tuple[Any, int]], cardinality: int, refine: int = 1) -> WordIndex:
+    def build(
+        cls, pairs: Sequence[tuple[Any, int]], cardinality: int, refine: int = 1
+    ) -> WordIndex:
         """From ``(word, count)`` pairs: letter words (``'a'`` = 0) or byte words."""
         words = [w for w, _ in pairs]
         counts = np.array([c for _, c in pairs], dtype=np.int64)
@@ -104,9 +107,14 @@ class WordIndex:
             out += table.astype(np.float32)[code]
         return out.astype(np.float64) * (1.0 - 1e-5)
 
-    def fine_lb2(self, costs: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """``sum_i costs[i, fine_i]`` for the words ``idx`` (``costs``: ``(w, 8a)``)."""
-        return costs[np.arange(costs.shape[0]), self.symbols[idx]].sum(axis=1)
+    def fine_lb2(self, costs: np.ndarray, idx: np.ndarray, exact: bool = False) -> np.ndarray:
+        """``sum_i costs[i, fine_i]`` for the words ``idx`` (``costs``: ``(w, 8a)``).
+
+        ``exact`` sums in the canonical order of :func:`ordered_sum` (ultra
+        distances must equal :func:`mindist` bit for bit).
+        """
+        terms = costs[np.arange(costs.shape[0]), self.symbols[idx]]
+        return ordered_sum(terms) if exact else terms.sum(axis=1)
 
 
 def _smallest(values: np.ndarray, m: int) -> np.ndarray:
@@ -152,7 +160,7 @@ def knn_search(
     coarse = index.coarse_lb2(coarse_costs)
 
     def fine(idx: np.ndarray) -> np.ndarray:
-        return index.fine_lb2(fine_costs, idx)
+        return index.fine_lb2(fine_costs, idx, exact=mode == "ultra")
 
     use_health = mode == "short" and health_weight > 0 and pattern.health is not None
     visited = np.zeros(n_words, bool)

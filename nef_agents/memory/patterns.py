@@ -49,7 +49,7 @@ import functools
 import math
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,7 @@ import numpy as np
 from scipy.stats import norm
 
 from nef_agents.errors import ConfigError
+from nef_agents.memory.labels import make_labels, outcome_sign, trend_label, trend_labels
 
 __all__ = [
     "DEFAULT_SEGMENTS",
@@ -64,6 +65,7 @@ __all__ = [
     "HEALTH_DIM",
     "Pattern",
     "extract_pattern",
+    "extract_patterns",
     "clean_curve",
     "znormalize",
     "paa",
@@ -74,6 +76,7 @@ __all__ = [
     "word_symbols",
     "mindist_cells",
     "mindist",
+    "ordered_sum",
     "lower_bound_costs",
     "paa_distance",
     "full_distance",
@@ -81,6 +84,7 @@ __all__ = [
     "decode_window",
     "health_vector",
     "trend_label",
+    "trend_labels",
     "outcome_sign",
     "make_labels",
 ]
@@ -118,32 +122,43 @@ def clean_curve(curve: Any) -> np.ndarray:
     return np.interp(idx, idx[ok], x[ok])
 
 
+def _znorm_rows(x: np.ndarray) -> np.ndarray:
+    """z-normalize each row of a finite ``(m, n)`` matrix (constant rows become zeros)."""
+    mu = x.mean(axis=1, keepdims=True)
+    dev = x - mu
+    sd = np.sqrt((dev * dev).mean(axis=1, keepdims=True))
+    const = (sd == 0.0) | (sd <= 1e-12 * np.abs(mu))
+    return np.where(const, 0.0, dev / np.where(const, 1.0, sd))
+
+
+def _paa_rows(x: np.ndarray, segments: int) -> np.ndarray:
+    """PAA of each row of an ``(m, n)`` matrix (see the module formulas)."""
+    m, n = x.shape
+    if n % segments == 0:
+        return x.reshape(m, segments, n // segments).mean(axis=2)
+    if n < segments:
+        # Too short to average: interpolate up to one point per segment.
+        if n == 1:
+            return np.repeat(x, segments, axis=1)
+        pos = np.linspace(0.0, n - 1.0, segments)
+        lo = np.minimum(pos.astype(np.intp), n - 2)
+        return x[:, lo] + (pos - lo) * (x[:, lo + 1] - x[:, lo])
+    # The integral of the step function is the cumsum, linear between points.
+    csum = np.concatenate((np.zeros((m, 1)), np.cumsum(x, axis=1)), axis=1)
+    edges = np.arange(segments + 1) * (n / segments)
+    lo = np.minimum(edges.astype(np.intp), n - 1)
+    f = csum[:, lo] + (edges - lo) * x[:, lo]
+    return (f[:, 1:] - f[:, :-1]) * (segments / n)
+
+
 def znormalize(curve: Any) -> np.ndarray:
     """``(x - mean) / std`` with population std; a constant curve gives zeros."""
-    x = clean_curve(curve)
-    mu = float(x.mean())
-    sd = float(x.std())
-    if sd == 0.0 or sd <= 1e-12 * abs(mu):
-        return np.zeros_like(x)
-    return (x - mu) / sd
+    return _znorm_rows(clean_curve(curve)[None, :])[0]
 
 
 def paa(z: Any, segments: int = DEFAULT_SEGMENTS) -> np.ndarray:
     """Piecewise aggregate approximation of ``z`` into ``segments`` length-weighted means."""
-    x = _as_curve(z)
-    n = x.size
-    if n < segments:
-        # Too short to average: interpolate up to one point per segment.
-        if n == 1:
-            return np.full(segments, x[0])
-        return np.interp(np.linspace(0.0, n - 1.0, segments), np.arange(n), x)
-    if n % segments == 0:
-        return x.reshape(segments, n // segments).mean(axis=1)
-    # Integral of the step function is the linear interpolation of the cumsum.
-    csum = np.concatenate(([0.0], np.cumsum(x)))
-    edges = np.arange(segments + 1) * (n / segments)
-    f = np.interp(edges, np.arange(n + 1), csum)
-    return (f[1:] - f[:-1]) * (segments / n)
+    return _paa_rows(_as_curve(z)[None, :], segments)[0]
 
 
 @functools.lru_cache(maxsize=32)
@@ -187,7 +202,9 @@ def _cells(alphabet: int) -> np.ndarray:
     r = np.arange(alphabet)[:, None]
     c = np.arange(alphabet)[None, :]
     hi, lo = np.maximum(r, c), np.minimum(r, c)
-    gap = np.where(hi - lo <= 1, 0.0, bp[np.clip(hi - 1, 0, None)] - bp[np.clip(lo, None, alphabet - 2)])
+    gap = np.where(
+        hi - lo <= 1, 0.0, bp[np.clip(hi - 1, 0, None)] - bp[np.clip(lo, None, alphabet - 2)]
+    )
     gap.setflags(write=False)
     return gap
 
@@ -198,14 +215,26 @@ def mindist_cells(alphabet: int = DEFAULT_ALPHABET) -> np.ndarray:
     return _cells(int(alphabet))
 
 
-def mindist(word_a: str, word_b: str, alphabet: int = DEFAULT_ALPHABET, n: int | None = None) -> float:
+def ordered_sum(terms: np.ndarray) -> np.ndarray:
+    """Sum over the last axis in ascending order, sequentially.
+
+    The result depends only on the multiset of terms, so two words whose gaps
+    are permutations of each other get bit-identical MINDIST: ties stay ties
+    and break by id the same way in the store and in a brute-force check.
+    """
+    return np.cumsum(np.sort(terms, axis=-1), axis=-1)[..., -1]
+
+
+def mindist(
+    word_a: str, word_b: str, alphabet: int = DEFAULT_ALPHABET, n: int | None = None
+) -> float:
     """``sqrt(n/w) * sqrt(sum_i cell(a_i, b_i)^2)``; ``n`` defaults to ``w`` (PAA space)."""
     if len(word_a) != len(word_b):
         raise ConfigError(f"SAX words differ in length: {len(word_a)} vs {len(word_b)}")
     w = len(word_a)
     cells = mindist_cells(alphabet)
     d = cells[word_symbols(word_a), word_symbols(word_b)]
-    return math.sqrt((n if n is not None else w) / w) * math.sqrt(float(np.dot(d, d)))
+    return math.sqrt((n if n is not None else w) / w) * math.sqrt(float(ordered_sum(d * d)))
 
 
 def lower_bound_costs(q: Any, alphabet: int = DEFAULT_ALPHABET) -> np.ndarray:
@@ -297,65 +326,6 @@ def health_vector(health: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     raise ConfigError(f"health must have shape (5,) or (T, 5), got {h.shape}")
 
 
-def trend_label(curve: Any) -> str:
-    """Coarse trend of a window (fallback when the caller gives none).
-
-    With ``r = (x_last - x_first) / (max - min)`` and ``f`` the fraction of
-    sign changes among consecutive differences: ``converging`` if ``r < -0.5``,
-    ``diverging`` if ``r > 0.5``, ``oscillating`` if ``f > 0.5``, else
-    ``plateau`` (also for a constant curve).
-    """
-    x = clean_curve(curve)
-    span = float(x.max() - x.min())
-    if x.size < 2 or span <= 1e-12 * max(abs(float(x.mean())), 1e-300):
-        return "plateau"
-    r = (x[-1] - x[0]) / span
-    d = np.sign(np.diff(x))
-    d = d[d != 0]
-    f = float(np.mean(d[1:] != d[:-1])) if d.size > 1 else 0.0
-    if r < -0.5:
-        return "converging"
-    if r > 0.5:
-        return "diverging"
-    return "oscillating" if f > 0.5 else "plateau"
-
-
-def outcome_sign(outcome: Any) -> str | None:
-    """``'+'`` (helped), ``'-'`` (hurt), ``'0'``; ``None`` for a missing or NaN outcome."""
-    try:
-        v = float(outcome)
-    except (TypeError, ValueError):
-        return None
-    if math.isnan(v):
-        return None
-    return "+" if v > 0 else "-" if v < 0 else "0"
-
-
-def make_labels(
-    curve: Any, payload: Mapping[str, Any] | None = None, labels: Mapping[str, Any] | None = None
-) -> dict[str, str]:
-    """Labels of the ``ultra`` level: ``trend``, ``action``, ``outcome`` (sign).
-
-    Taken from ``payload`` keys ``trend``/``action``/``outcome`` when present,
-    overridden by explicit ``labels``; ``trend`` falls back to :func:`trend_label`.
-    """
-    out: dict[str, str] = {}
-    payload = payload or {}
-    if "trend" in payload and payload["trend"] is not None:
-        out["trend"] = str(payload["trend"])
-    if "action" in payload and payload["action"] is not None:
-        out["action"] = str(payload["action"])
-    sign = outcome_sign(payload.get("outcome")) if "outcome" in payload else None
-    if sign is not None:
-        out["outcome"] = sign
-    for k, v in (labels or {}).items():
-        if v is not None:
-            out[str(k)] = str(v)
-    if "trend" not in out and curve is not None:
-        out["trend"] = trend_label(curve)
-    return out
-
-
 def _readonly(a: np.ndarray | None) -> np.ndarray | None:
     if a is not None:
         a.setflags(write=False)
@@ -397,7 +367,8 @@ class Pattern:
 
         return (
             self.sax == other.sax
-            and (self.segments, self.alphabet, self.length) == (other.segments, other.alphabet, other.length)
+            and (self.segments, self.alphabet, self.length)
+            == (other.segments, other.alphabet, other.length)
             and self.labels == other.labels
             and all(
                 same(getattr(self, f), getattr(other, f))
@@ -406,6 +377,64 @@ class Pattern:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def extract_patterns(
+    curves: Sequence[Any],
+    healths: Sequence[Any] | None = None,
+    *,
+    segments: int = DEFAULT_SEGMENTS,
+    alphabet: int = DEFAULT_ALPHABET,
+    labels: Sequence[Mapping[str, Any] | None] | None = None,
+    payloads: Sequence[Mapping[str, Any] | None] | None = None,
+) -> list[Pattern]:
+    """:func:`extract_pattern` for many windows at once.
+
+    Windows of equal length are z-normalized, reduced and symbolized as one
+    matrix (the batch path of ``store_many``); the result is identical to
+    calling :func:`extract_pattern` on each, which is this with one window.
+    """
+    _check_params(segments, alphabet)
+    count = len(curves)
+    healths = healths if healths is not None else [None] * count
+    labels = labels if labels is not None else [None] * count
+    payloads = payloads if payloads is not None else [None] * count
+    raws = [_as_curve(c).copy() for c in curves]
+    cleans = [clean_curve(r) for r in raws]
+    by_length: dict[int, list[int]] = {}
+    for i, c in enumerate(cleans):
+        by_length.setdefault(c.size, []).append(i)
+    paas: list[np.ndarray] = [np.empty(0)] * count
+    words: list[str] = [""] * count
+    trends: list[str] = [""] * count
+    for idx in by_length.values():
+        x = np.stack([cleans[i] for i in idx])
+        p = _paa_rows(_znorm_rows(x), segments)
+        letters = (sax_symbols(p, alphabet) + 97).astype(np.uint8)
+        for j, i in enumerate(idx):
+            paas[i] = _readonly(p[j].copy())
+            words[i] = letters[j].tobytes().decode("ascii")
+        for j, t in enumerate(trend_labels(x)):
+            trends[idx[j]] = t
+    out = []
+    for i in range(count):
+        hv, hs = health_vector(healths[i])
+        lab = make_labels(None, payloads[i], labels[i])
+        lab.setdefault("trend", trends[i])
+        out.append(
+            Pattern(
+                paa=paas[i],
+                sax=words[i],
+                segments=int(segments),
+                alphabet=int(alphabet),
+                length=int(raws[i].size),
+                health=_readonly(hv),
+                labels=lab,
+                curve=_readonly(raws[i]),
+                health_series=_readonly(hs),
+            )
+        )
+    return out
 
 
 def extract_pattern(
@@ -418,18 +447,6 @@ def extract_pattern(
     payload: Mapping[str, Any] | None = None,
 ) -> Pattern:
     """Build the :class:`Pattern` of a loss window (and optional health, shape (5,) or (T, 5))."""
-    _check_params(segments, alphabet)
-    raw = _as_curve(curve).copy()
-    p = paa(znormalize(raw), segments)
-    hv, hs = health_vector(health)
-    return Pattern(
-        paa=_readonly(p),
-        sax=sax_word(p, alphabet),
-        segments=int(segments),
-        alphabet=int(alphabet),
-        length=int(raw.size),
-        health=_readonly(hv),
-        labels=make_labels(raw, payload, labels),
-        curve=_readonly(raw),
-        health_series=_readonly(hs),
-    )
+    return extract_patterns(
+        [curve], [health], segments=segments, alphabet=alphabet, labels=[labels], payloads=[payload]
+    )[0]

@@ -90,7 +90,7 @@ def parse_levels(levels: Any) -> tuple[str, ...]:
 def to_timestamp(value: Any) -> float:
     """Seconds since the epoch from a float or an ISO-8601 string (naive means UTC)."""
     if value is None:
-        return _dt.datetime.now(_dt.timezone.utc).timestamp()
+        return _dt.datetime.now(_dt.UTC).timestamp()
     if isinstance(value, _dt.datetime):
         dt = value
     elif isinstance(value, str):
@@ -107,7 +107,7 @@ def to_timestamp(value: Any) -> float:
             raise ConfigError(f"created_at must be finite, got {value!r}")
         return ts
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=_dt.timezone.utc)
+        dt = dt.replace(tzinfo=_dt.UTC)
     return dt.timestamp()
 
 
@@ -195,7 +195,7 @@ class Record(BaseModel):
     @property
     def created_iso(self) -> str:
         """``created_at`` as ISO-8601 text in UTC."""
-        return _dt.datetime.fromtimestamp(self.created_at, _dt.timezone.utc).isoformat()
+        return _dt.datetime.fromtimestamp(self.created_at, _dt.UTC).isoformat()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Record):

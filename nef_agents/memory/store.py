@@ -4,7 +4,8 @@ File handling (all failures are :class:`~nef_agents.errors.StoreError`
 naming the file; a bad file is never written to):
 
 * missing file: created, with its folder, on first use (not when ``readonly``);
-* zero-byte file: initialized as a new store (SQLite treats it as empty);
+* zero-byte file: initialized as a new store (SQLite treats it as empty;
+  refused when ``readonly``);
 * a file without the SQLite header, a file whose size is not a whole number
   of pages or smaller than its header says (truncated), a malformed database,
   or an SQLite database that is not a nef store: refused, untouched;
@@ -23,7 +24,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import struct
-import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,9 +33,10 @@ from typing import Any
 from sqlite_utils import Database
 
 from nef_agents.errors import ConfigError, StoreError
-from nef_agents.memory.base import STORED_COLUMNS, BaseStore, Selector
+from nef_agents.memory.base import BaseStore
 from nef_agents.memory.patterns import DEFAULT_ALPHABET, DEFAULT_SEGMENTS
 from nef_agents.memory.records import Filters, default_store_path
+from nef_agents.memory.rows import STORED_COLUMNS, Selector
 
 __all__ = ["MemoryStore", "SCHEMA_VERSION", "MIGRATIONS"]
 
@@ -140,10 +141,13 @@ class MemoryStore(BaseStore):
         if self.path is not None:
             _preflight(self.path, self.readonly)
         self._pid = os.getpid()
-        self._conn_lock = threading.Lock()
         self._connect()
-        with self._guard():
-            self._open_schema(segments, alphabet)
+        try:
+            with self._guard():
+                self._open_schema(segments, alphabet)
+        except BaseException:
+            self.conn.close()
+            raise
 
     def __repr__(self) -> str:
         return f"MemoryStore({str(self.path) if self.path else ':memory:'!r})"
@@ -164,12 +168,12 @@ class MemoryStore(BaseStore):
             conn.execute("PRAGMA foreign_keys = ON")
             # Queries read scattered rows; mmap avoids a read() syscall and copy per page.
             conn.execute("PRAGMA mmap_size = 268435456")
+            conn.execute("PRAGMA synchronous = NORMAL")
             self.db = Database(conn, execute_plugins=False)
-            if self.path is not None and not self.readonly:
-                self._retry(self._enable_wal)
-                conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open memory store {self.path}: {exc}") from exc
+            raise StoreError(
+                f"cannot open memory store {self.path}: {exc}; the file was left untouched"
+            ) from exc
         self.conn = conn
 
     def _enable_wal(self) -> None:
@@ -240,6 +244,10 @@ class MemoryStore(BaseStore):
                 f"memory store {self.path} has schema version {version}, newer than the "
                 f"{SCHEMA_VERSION} this nef_agents reads; upgrade nef_agents"
             )
+        if self.path is not None and not self.readonly:
+            # Only now that the file is known to be ours (or empty): switching to
+            # WAL rewrites the header, which a refused file must never see.
+            self._retry(self._enable_wal)
         if version < SCHEMA_VERSION:
             if self.readonly:
                 raise StoreError(
@@ -282,7 +290,9 @@ class MemoryStore(BaseStore):
             # We hold the write lock, so max(id) + 1... cannot be taken by anyone else.
             start = int(conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]) + 1
             ids = list(range(start, start + len(rows)))
-            conn.executemany(sql, ([i] + [r[c] for c in cols[1:]] for i, r in zip(ids, rows, strict=True)))
+            conn.executemany(
+                sql, ([i] + [r[c] for c in cols[1:]] for i, r in zip(ids, rows, strict=True))
+            )
             conn.executemany(
                 "INSERT INTO tags (tag, record_id) VALUES (?, ?)",
                 ((t, i) for i, r in zip(ids, rows, strict=True) for t in r["_tags"]),
@@ -342,7 +352,9 @@ class MemoryStore(BaseStore):
 
     def _path_counts(self) -> dict[str, int]:
         with self._guard():
-            return dict(self.conn.execute("SELECT path, count(*) FROM records GROUP BY path").fetchall())
+            return dict(
+                self.conn.execute("SELECT path, count(*) FROM records GROUP BY path").fetchall()
+            )
 
     def _meta_get(self, key: str) -> str | None:
         with self._guard():
@@ -364,7 +376,9 @@ class MemoryStore(BaseStore):
         out = super().stats()
         size = 0
         if self.path is not None:
-            size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+            size = sum(
+                p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists()
+            )
         out.update(file_bytes=size, schema_version=self.schema_version,
                    bytes_per_record=size / out["records"] if out["records"] else 0.0)  # fmt: skip
         return out

@@ -1,0 +1,94 @@
+"""``nef run SCENARIO``: run a scenario file and print the side-by-side comparison."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nef_agents.cli.app import app, console, err_console, guarded
+
+
+@app.command("run")
+@guarded
+def run_cmd(
+    scenario: Path = typer.Argument(..., help="Scenario file (TOML), e.g. scenarios/rosenbrock.toml."),
+    seeds: str = typer.Option(None, "--seeds", help="Seeds to run: 0-4 or 0,1,2 (default: the scenario's)."),
+    memory: Path = typer.Option(None, "--memory", help="Memory store (default: scenario, $NEF_MEMORY, memory/nef.sqlite)."),
+    out: Path = typer.Option(None, "--out", help="Folder for run folders (default: scenario's outputs.dir, else logs/)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object (progress goes to stderr)."),
+    quick: bool = typer.Option(False, "--quick", help="Smoke test: budget <= 500, the first seed, the first problem."),
+) -> None:
+    """Run the framework and the scenario's baselines for every seed; write logs/<run_id>/."""
+    from nef_agents.memory.codec import to_jsonable
+    from nef_agents.runner import RunInterrupted, run_scenario
+    from nef_agents.scenario import load_scenario, parse_seeds
+    from nef_agents.scenario import quick as quick_copy
+
+    sc = load_scenario(scenario)  # a bad file stops here, before any file or store is touched
+    seed_list = None
+    if seeds is not None:
+        try:
+            seed_list = parse_seeds(seeds)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--seeds") from None
+    if quick:
+        sc = quick_copy(sc)
+    shown = err_console if as_json else console
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=shown, transient=True)
+    with bar:
+        task = bar.add_task(f"{sc.name}", total=None)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"{sc.name}: {label}")
+
+        try:
+            summary = run_scenario(sc, seeds=seed_list, memory=memory, out_dir=out, progress=progress)
+        except RunInterrupted as stop:
+            summary = stop.summary
+            interrupted = True
+        else:
+            interrupted = False
+    if as_json:
+        print(json.dumps(to_jsonable(summary.model_dump()), allow_nan=False))
+    else:
+        for prob in summary.problems:
+            console.print(_table(summary, prob))
+        console.print(f"run folder: {summary.run_dir}", markup=False, highlight=False)
+        console.print(f"files: {', '.join(summary.files)}", markup=False, highlight=False)
+        if summary.plot_error:
+            err_console.print(f"warning: plots failed: {summary.plot_error}", markup=False, highlight=False)
+    if interrupted:
+        err_console.print(f"interrupted; finished runs written to {summary.run_dir}", markup=False, highlight=False)
+        raise typer.Exit(130)
+
+
+def _table(summary: Any, prob: dict[str, Any]) -> Table:
+    n = len(summary.seeds)
+    tgt = prob["f_target"]
+    title = f"{summary.scenario}: {prob['problem']} (median over {n} seed{'s' if n != 1 else ''}, budget {summary.budget:,})"
+    t = Table(title=title)
+    t.add_column("optimizer", no_wrap=True)
+    t.add_column("best f", justify="right")
+    t.add_column(f"evals to {_fmt(tgt)}" if tgt is not None else "evals to target", justify="right")
+    for col in ("iters", "pauses", "anomalies", "wall s"):
+        t.add_column(col, justify="right")
+    for name, o in prob["optimizers"].items():
+        m = o["median"]
+        reach = "-" if tgt is None else f"{_fmt(m['evals_to_target'])} ({o['reached_target']}/{o['runs']})"
+        t.add_row(name, _fmt(m["best"]), reach, _fmt(m["iterations"]), _fmt(m["pauses"]), _fmt(m["anomalies"]),
+                  f"{m['wall_time']:.2f}")
+    return t
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if float(v).is_integer() and abs(v) < 1e7:
+        return f"{int(v):,}"
+    return f"{v:.3g}"
