@@ -46,7 +46,11 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     if flat:
         problem = flat[0]["problem"]
         objective = _objective(run_dir / "summary.json", problem, flat[0]["seed"])
-        out.append(_plot_paths([r for r in rows if r["problem"] == problem], objective, run_dir / "trajectory.png"))
+        out.append(
+            _plot_paths(
+                [r for r in rows if r["problem"] == problem], objective, run_dir / "trajectory.png"
+            )
+        )
     return out
 
 
@@ -56,7 +60,9 @@ def read_trajectory(path: Path) -> list[dict[str, str]]:
         with path.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file (is this a run folder written by `nef run`?)") from None
+        raise ConfigError(
+            f"{path}: no such file (is this a run folder written by `nef run`?)"
+        ) from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(f"{path}: cannot read ({exc})") from None
     if not rows:
@@ -93,9 +99,13 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _grouped(rows: Sequence[dict[str, str]]) -> dict[str, dict[str, dict[str, list[dict[str, str]]]]]:
+def _grouped(
+    rows: Sequence[dict[str, str]],
+) -> dict[str, dict[str, dict[str, list[dict[str, str]]]]]:
     """problem -> optimizer -> seed -> rows, each in file order."""
-    out: dict[str, dict[str, dict[str, list[dict[str, str]]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    out: dict[str, dict[str, dict[str, list[dict[str, str]]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list))
+    )
     for r in rows:
         out[r["problem"]][r["optimizer"]][r["seed"]].append(r)
     return out
@@ -115,8 +125,13 @@ def _plot_loss(rows: Sequence[dict[str, str]], csv_path: Path, path: Path) -> Pa
     fig = Figure(figsize=(5.5 * cols, 4.0 * math.ceil(n / cols)))
     for k, (problem, by_opt) in enumerate(groups.items()):
         ax = fig.add_subplot(math.ceil(n / cols), cols, k + 1)
-        for j, (opt, by_seed) in enumerate(sorted(by_opt.items(), key=lambda kv: kv[0] != FRAMEWORK)):
-            color, z = f"C{j % 10}", 3 if opt == FRAMEWORK else 2  # the framework on top where lines overlap
+        for j, (opt, by_seed) in enumerate(
+            sorted(by_opt.items(), key=lambda kv: kv[0] != FRAMEWORK)
+        ):
+            color, z = (
+                f"C{j % 10}",
+                3 if opt == FRAMEWORK else 2,
+            )  # the framework on top where lines overlap
             curves = []
             for seed_rows in by_seed.values():
                 nf = np.array([_num(r["nfev"]) for r in seed_rows])
@@ -129,12 +144,27 @@ def _plot_loss(rows: Sequence[dict[str, str]], csv_path: Path, path: Path) -> Pa
                 continue
             many = len(curves) > 1
             for nf, bf in curves:
-                ax.step(nf, bf, where="post", color=color, alpha=0.25 if many else 1.0, lw=0.8 if many else 1.6,
-                        label=None if many else opt, zorder=z)
+                ax.step(
+                    nf,
+                    bf,
+                    where="post",
+                    color=color,
+                    alpha=0.25 if many else 1.0,
+                    lw=0.8 if many else 1.6,
+                    label=None if many else opt,
+                    zorder=z,
+                )
             if many:
                 grid, med = _median_curve(curves)
-                ax.step(grid, med, where="post", color=color, lw=1.8, label=f"{opt} (median of {len(curves)})",
-                        zorder=z)
+                ax.step(
+                    grid,
+                    med,
+                    where="post",
+                    color=color,
+                    lw=1.8,
+                    label=f"{opt} (median of {len(curves)})",
+                    zorder=z,
+                )
         ax.set_yscale("log")
         ax.set_xlabel("evaluations")
         ax.set_ylabel("best f" if shift == 0.0 else f"best f - ({shift:.6g})")
@@ -176,10 +206,23 @@ def _plot_health(fw: Sequence[dict[str, str]], csv_path: Path, path: Path) -> Pa
         ok = np.isfinite(it) & np.isfinite(y)
         if ok.any():
             plotted = True
-            ax.plot(it[ok], y[ok], color=f"C{j}", lw=2.2 if name == "overall" else 1.0,
-                    alpha=1.0 if name == "overall" else 0.8, label=name)
+            ax.plot(
+                it[ok],
+                y[ok],
+                color=f"C{j}",
+                lw=2.2 if name == "overall" else 1.0,
+                alpha=1.0 if name == "overall" else 0.8,
+                label=name,
+            )
     if not plotted:
-        ax.text(0.5, 0.5, "no health values in the framework rows", ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no health values in the framework rows",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
     marks = {"pause": [], "anomaly": [], "decision": []}  # type: dict[str, list[float]]
     for r, x in zip(run, it, strict=True):
         ev = (r.get("event") or "").split(":", 1)[0]
@@ -189,9 +232,23 @@ def _plot_health(fw: Sequence[dict[str, str]], csv_path: Path, path: Path) -> Pa
     for k, x in enumerate(sorted(set(marks["pause"]) | set(marks["decision"]))):
         ax.axvline(x, color="0.4", ls="--", lw=0.8, label="pause" if k == 0 else None)
     if marks["anomaly"]:
-        ax.plot(marks["anomaly"], [1.04] * len(marks["anomaly"]), "rx", ms=6, label="anomaly", clip_on=False)
+        ax.plot(
+            marks["anomaly"],
+            [1.04] * len(marks["anomaly"]),
+            "rx",
+            ms=6,
+            label="anomaly",
+            clip_on=False,
+        )
     if marks["decision"]:
-        ax.plot(marks["decision"], [1.08] * len(marks["decision"]), "gv", ms=6, label="decision", clip_on=False)
+        ax.plot(
+            marks["decision"],
+            [1.08] * len(marks["decision"]),
+            "gv",
+            ms=6,
+            label="decision",
+            clip_on=False,
+        )
     ax.set_ylim(-0.02, 1.12)
     ax.set_xlabel("iteration")
     ax.set_ylabel("health (1 = healthy)")
@@ -202,7 +259,9 @@ def _plot_health(fw: Sequence[dict[str, str]], csv_path: Path, path: Path) -> Pa
 
 
 # ---- 2-D paths ------------------------------------------------------------------------------------
-def _objective(summary_path: Path, problem: str, seed: str) -> tuple[Callable[[np.ndarray], float], Callable[[], None]] | None:
+def _objective(
+    summary_path: Path, problem: str, seed: str
+) -> tuple[Callable[[np.ndarray], float], Callable[[], None]] | None:
     """(scalar objective, close) of the first problem, rebuilt from the run's scenario; None when that fails."""
     try:
         from nef_agents.runner import build_objective
@@ -244,14 +303,23 @@ def _scalar(v: Any) -> float:
     return float(v)
 
 
-def _plot_paths(rows: Sequence[dict[str, str]], objective: tuple[Callable[[np.ndarray], float], Callable[[], None]] | None,
-                path: Path) -> Path:
+def _plot_paths(
+    rows: Sequence[dict[str, str]],
+    objective: tuple[Callable[[np.ndarray], float], Callable[[], None]] | None,
+    path: Path,
+) -> Path:
     groups = _grouped(rows)
     problem = rows[0]["problem"]
     paths: dict[str, np.ndarray] = {}
     for opt, by_seed in sorted(groups[problem].items(), key=lambda kv: kv[0] != FRAMEWORK):
-        for seed in sorted(by_seed, key=lambda s: (_num(s), s)):  # one seed keeps the picture readable
-            pts = [xs for xs in (_xs(r) for r in by_seed[seed]) if len(xs) == 2 and all(map(math.isfinite, xs))]
+        for seed in sorted(
+            by_seed, key=lambda s: (_num(s), s)
+        ):  # one seed keeps the picture readable
+            pts = [
+                xs
+                for xs in (_xs(r) for r in by_seed[seed])
+                if len(xs) == 2 and all(map(math.isfinite, xs))
+            ]
             if pts:
                 paths[opt] = np.array(pts)
                 break
@@ -270,19 +338,32 @@ def _plot_paths(rows: Sequence[dict[str, str]], objective: tuple[Callable[[np.nd
     for j, (opt, pts) in enumerate(paths.items()):
         fw = opt == FRAMEWORK
         style = dict(color=f"C{j}", zorder=4 if fw else 3)  # baselines dashed under the framework
-        ax.plot(pts[:, 0], pts[:, 1], "-" if fw else "--", lw=1.6 if fw else 1.1, alpha=0.9, label=opt, **style)
+        ax.plot(
+            pts[:, 0],
+            pts[:, 1],
+            "-" if fw else "--",
+            lw=1.6 if fw else 1.1,
+            alpha=0.9,
+            label=opt,
+            **style,
+        )
         ax.plot(pts[0, 0], pts[0, 1], "o", ms=5, **style)
         ax.plot(pts[-1, 0], pts[-1, 1], "*", ms=10, **style)
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_xlabel("x[0]")
     ax.set_ylabel("x[1]")
-    ax.set_title(f"{problem}: paths (o start, * end)" + ("" if objective else "; objective not rebuilt, no contour"))
+    ax.set_title(
+        f"{problem}: paths (o start, * end)"
+        + ("" if objective else "; objective not rebuilt, no contour")
+    )
     ax.legend(fontsize=8)
     return _save(fig, path)
 
 
-def _contour(ax: Any, fig: Figure, objective: Callable[[np.ndarray], float], lo: np.ndarray, hi: np.ndarray) -> None:
+def _contour(
+    ax: Any, fig: Figure, objective: Callable[[np.ndarray], float], lo: np.ndarray, hi: np.ndarray
+) -> None:
     xs, ys = np.linspace(lo[0], hi[0], GRID), np.linspace(lo[1], hi[1], GRID)
     z = np.full((GRID, GRID), np.nan)
     for i, y in enumerate(ys):

@@ -43,7 +43,7 @@ from nef_agents.decisionlog import DecisionLog, read_log
 from nef_agents.errors import ConfigError, LogFormatError
 from nef_agents.memory.codec import from_jsonable
 
-TIMELINE_EVENTS = ("pause", "anomaly", "proposal", "critique", "decision", "outcome", "engine_switched")
+TIMELINE_EVENTS = tuple("pause anomaly proposal critique decision outcome engine_switched".split())
 ONLY = {"pauses": ("pause",), "anomalies": ("anomaly",), "decisions": ("decision",)}
 REL_TOL = 1e-9  # logged floats round-trip exactly through JSON; this only absorbs last-bit noise
 
@@ -90,8 +90,10 @@ class Difference:
     got: Any
 
     def describe(self) -> str:
-        return (f"event {self.index} ({self.event}, run {self.run_id}, #{self.run_index} in the run) differs in "
-                f"{self.field}: logged {_short(self.expected)}, re-executed {_short(self.got)}")
+        return (
+            f"event {self.index} ({self.event}, run {self.run_id}, #{self.run_index} in the run) differs in "
+            f"{self.field}: logged {_short(self.expected)}, re-executed {_short(self.got)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,11 @@ class VerifyReport:
     def summary(self) -> str:
         if self.difference is not None:
             return self.difference.describe()
-        tail = f" ({len(self.incomplete)} run(s) truncated, compared as far as logged)" if self.incomplete else ""
+        tail = (
+            f" ({len(self.incomplete)} run(s) truncated, compared as far as logged)"
+            if self.incomplete
+            else ""
+        )
         return f"all {self.decisions} decisions match across {self.runs} runs{tail}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,8 +139,12 @@ def load_events(path_or_run_dir: str | Path) -> list[dict[str, Any]]:
     return list(read_log(path))
 
 
-def timeline(events: Sequence[dict[str, Any]], only: str | None = None, start: int | None = None,
-             stop: int | None = None) -> list[TimelineRow]:
+def timeline(
+    events: Sequence[dict[str, Any]],
+    only: str | None = None,
+    start: int | None = None,
+    stop: int | None = None,
+) -> list[TimelineRow]:
     """Rows for the notable events; ``only`` in pauses/anomalies/decisions; iterations in [start, stop]."""
     if only is not None and only not in ONLY:
         raise ConfigError(f"`only` must be one of {sorted(ONLY)} or None, got {only!r}")
@@ -147,7 +157,9 @@ def timeline(events: Sequence[dict[str, Any]], only: str | None = None, start: i
         it = int(e.get("iteration", 0))
         if (start is not None and it < start) or (stop is not None and it > stop):
             continue
-        rows.append(TimelineRow(i, str(e.get("run_id", "")), name, it, int(e.get("nfev", 0)), describe(e)))
+        rows.append(
+            TimelineRow(i, str(e.get("run_id", "")), name, it, int(e.get("nfev", 0)), describe(e))
+        )
     return rows
 
 
@@ -155,17 +167,23 @@ def describe(e: dict[str, Any]) -> str:
     """A one-line human description of an event."""
     name = e.get("event")
     if name == "pause":
-        why = ", ".join(f"{r.get('trigger')} {_num(r.get('value'))} vs {_num(r.get('threshold'))}"
-                        for r in e.get("reasons") or [])
+        why = ", ".join(
+            f"{r.get('trigger')} {_num(r.get('value'))} vs {_num(r.get('threshold'))}"
+            for r in e.get("reasons") or []
+        )
         health = (e.get("health") or {}).get("overall")
         trend = (e.get("trend") or {}).get("label")
         return f"pause: {why or 'no reason logged'}; health {_num(health)}, trend {trend}"
     if name == "anomaly":
-        return (f"anomaly {e.get('kind')} on {e.get('metric')}: {_num(e.get('value'))} vs baseline "
-                f"{_num(e.get('baseline'))} (severity {_num(e.get('severity'))})")
+        return (
+            f"anomaly {e.get('kind')} on {e.get('metric')}: {_num(e.get('value'))} vs baseline "
+            f"{_num(e.get('baseline'))} (severity {_num(e.get('severity'))})"
+        )
     if name == "proposal":
-        return (f"{e.get('agent')} proposes {e.get('action')}{_params(e.get('parameters'))}, "
-                f"predicted gain {_num(e.get('predicted_gain'))} [{e.get('id')}]")
+        return (
+            f"{e.get('agent')} proposes {e.get('action')}{_params(e.get('parameters'))}, "
+            f"predicted gain {_num(e.get('predicted_gain'))} [{e.get('id')}]"
+        )
     if name == "critique":
         return f"{e.get('critic')} scores {e.get('proposal_id')} {_num(e.get('score'))}: {e.get('reason', '')}"
     if name == "decision":
@@ -188,7 +206,11 @@ def _num(v: Any) -> str:
 def _params(p: Any) -> str:
     if not p:
         return ""
-    return "(" + ", ".join(f"{k}={_num(v)}" for k, v in p.items()) + ")" if isinstance(p, dict) else f"({p})"
+    return (
+        "(" + ", ".join(f"{k}={_num(v)}" for k, v in p.items()) + ")"
+        if isinstance(p, dict)
+        else f"({p})"
+    )
 
 
 def _short(v: Any, n: int = 120) -> str:
@@ -217,37 +239,40 @@ def verify(events: Sequence[dict[str, Any]]) -> VerifyReport:
     for run_id, pairs in runs.items():
         start = pairs[0][1]
         if start.get("event") != "run_started":
-            raise ConfigError(f"run {run_id}: its first logged event is {start.get('event')!r}, not run_started")
-        reads = [{k: e.get(k) for k in ("path", "k", "compression", "filters", "results")}
-                 for _, e in pairs if e.get("event") == "memory_query"]
+            first = start.get("event")
+            raise ConfigError(f"run {run_id}: its first logged event is {first!r}, not run_started")
+        keys = ("path", "k", "compression", "filters", "results")
+        reads = [{k: e.get(k) for k in keys} for _, e in pairs if e.get("event") == "memory_query"]
         got = rerun(start, reads, {META_KEY: start.get("meta_weights")})
         done = pairs[-1][1].get("event") == "run_finished"
         if not done:
             incomplete.append(run_id)
-        for j, (idx, exp) in enumerate(pairs):
-            if j >= len(got):
-                return _report(runs, compared, matched, incomplete,
-                               Difference(run_id, idx, j, exp["event"], "event", exp["event"], "<no event>"))
-            if got[j].get("event") == "replay_mismatch":
-                return _report(runs, compared, matched, incomplete,
-                               Difference(run_id, idx, j, exp["event"], "memory", exp["event"], got[j].get("detail")))
-            field, a, b = _first_field_diff(exp, got[j])
-            if field is not None:
-                return _report(runs, compared, matched, incomplete,
-                               Difference(run_id, idx, j, exp["event"], field, a, b))
-            compared += 1
-            matched += exp["event"] == "decision"
-        if done and len(got) > len(pairs):
-            extra = got[len(pairs)]
-            return _report(runs, compared, matched, incomplete,
-                           Difference(run_id, pairs[-1][0] + 1, len(pairs), extra.get("event", "?"), "event",
-                                      "<end of run>", extra.get("event")))
-    return _report(runs, compared, matched, incomplete, None)
+        diff, n = _compare_run(run_id, pairs, got, done)
+        compared += n
+        matched += sum(e["event"] == "decision" for _, e in pairs[:n])
+        if diff is not None:
+            return VerifyReport(len(runs), compared, matched, tuple(incomplete), diff)
+    return VerifyReport(len(runs), compared, matched, tuple(incomplete), None)
 
 
-def _report(runs: dict[str, Any], compared: int, matched: int, incomplete: list[str],
-            diff: Difference | None) -> VerifyReport:
-    return VerifyReport(len(runs), compared, matched, tuple(incomplete), diff)
+def _compare_run(
+    run_id: str, pairs: list[tuple[int, dict[str, Any]]], got: list[dict[str, Any]], done: bool
+) -> tuple[Difference | None, int]:
+    """The first difference between logged ``pairs`` and re-executed ``got``, and how many matched."""
+    for j, (idx, exp) in enumerate(pairs):
+        name = exp["event"]
+        if j >= len(got):
+            return Difference(run_id, idx, j, name, "event", name, "<no event>"), j
+        if got[j].get("event") == "replay_mismatch":
+            return Difference(run_id, idx, j, name, "memory", name, got[j].get("detail")), j
+        field, a, b = _first_field_diff(exp, got[j])
+        if field is not None:
+            return Difference(run_id, idx, j, name, field, a, b), j
+    if done and len(got) > len(pairs):
+        extra = got[len(pairs)].get("event", "?")
+        at = pairs[-1][0] + 1
+        return Difference(run_id, at, len(pairs), extra, "event", "<end of run>", extra), len(pairs)
+    return None, len(pairs)
 
 
 def _get(e: dict[str, Any], dotted: str) -> Any:
@@ -284,7 +309,9 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def rerun(run_started: dict[str, Any], reads: Sequence[dict[str, Any]], meta: dict[str, Any]) -> list[dict[str, Any]]:
+def rerun(
+    run_started: dict[str, Any], reads: Sequence[dict[str, Any]], meta: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Re-execute one logged run with its memory reads served from the log; return its events.
 
     A query the logged run did not make ends the re-execution; a final
@@ -302,12 +329,16 @@ def rerun(run_started: dict[str, Any], reads: Sequence[dict[str, Any]], meta: di
         elif run_started.get("objective") is not None:
             _rerun_objective(run_started, gateway, log)
         else:
-            raise ConfigError(f"run {run_id} cannot be re-executed: its run_started event has neither 'scenario' "
-                              "nor 'objective' in its context (see nef_agents.replay's docstring)")
+            raise ConfigError(
+                f"run {run_id} cannot be re-executed: its run_started event has neither 'scenario' "
+                "nor 'objective' in its context (see nef_agents.replay's docstring)"
+            )
     except ReplayMismatch as exc:
         last = log.events[-1] if log.events else {}
-        log.events.append({"event": "replay_mismatch", "run_id": run_id, "iteration": last.get("iteration", 0),
-                           "nfev": last.get("nfev", 0), "detail": str(exc)})
+        where = {"iteration": last.get("iteration", 0), "nfev": last.get("nfev", 0)}
+        log.events.append(
+            {"event": "replay_mismatch", "run_id": run_id, **where, "detail": str(exc)}
+        )
     finally:
         log.close()
     return [from_jsonable(e) for e in log.events]
@@ -329,15 +360,29 @@ def _rerun_objective(start: dict[str, Any], gateway: Any, log: DecisionLog) -> N
     if kind != "functions" or not name:
         raise ConfigError(f"run {log.run_id}: objective {spec!r} must look like 'functions:<name>'")
     if start.get("x0") is None:
-        raise ConfigError(f"run {log.run_id}: context has no 'x0'; it is needed to re-execute the run")
+        raise ConfigError(
+            f"run {log.run_id}: context has no 'x0'; it is needed to re-execute the run"
+        )
     fn = functions.get(name, **dict(start.get("objective_params") or {}))
     options = {**(start.get("engine_options") or {}), "framework": start.get("config") or {}}
     engine = start.get("engine", "auto")
-    minimize(fn.f, start["x0"], jac=fn.grad if start.get("jac", True) else None, bounds=start.get("bounds"),
-             engine=engine if isinstance(engine, str) else list(engine), budget=None if start.get("default_budget") else start.get("budget"),
-             seed=int(start["seed"]), options=options, agents=bool(start.get("agents", True)), memory=gateway,
-             log=log, target=start.get("target"), adjustable=tuple(start.get("adjustable") or ()),
-             pause=start.get("pause"), run_id=log.run_id)
+    minimize(
+        fn.f,
+        start["x0"],
+        jac=fn.grad if start.get("jac", True) else None,
+        bounds=start.get("bounds"),
+        engine=engine if isinstance(engine, str) else list(engine),
+        budget=None if start.get("default_budget") else start.get("budget"),
+        seed=int(start["seed"]),
+        options=options,
+        agents=bool(start.get("agents", True)),
+        memory=gateway,
+        log=log,
+        target=start.get("target"),
+        adjustable=tuple(start.get("adjustable") or ()),
+        pause=start.get("pause"),
+        run_id=log.run_id,
+    )
 
 
 # ---- the decision graph -------------------------------------------------------------------------
@@ -358,8 +403,15 @@ def decision_graph(events: Sequence[dict[str, Any]]) -> nx.DiGraph:
             if name not in ("pause", "proposal", "critique", "decision", "outcome"):
                 continue
             node = f"{run_id}/{e.get('seq', idx)}"
-            g.add_node(node, kind=name, run_id=run_id, iteration=int(e.get("iteration", 0)),
-                       nfev=int(e.get("nfev", 0)), label=describe(e), **_attrs(e))
+            g.add_node(
+                node,
+                kind=name,
+                run_id=run_id,
+                iteration=int(e.get("iteration", 0)),
+                nfev=int(e.get("nfev", 0)),
+                label=describe(e),
+                **_attrs(e),
+            )
             if name == "pause":
                 pause, proposals, critiques = node, {}, []
             elif name == "proposal":

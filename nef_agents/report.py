@@ -29,7 +29,7 @@ from nef_agents.memory.codec import to_jsonable
 
 TRAJECTORY_COLUMNS = ("optimizer", "problem", "seed", "iteration", "nfev", "f", "best_f", "stability", "diversity",
                       "resilience", "balance", "integration", "overall", "event", "x")
-MEDIAN_FIELDS = ("best", "evals_to_target", "iterations", "nfev", "pauses", "anomalies", "wall_time")
+MEDIAN_FIELDS = ("best", "precision", "evals_to_target", "iterations", "nfev", "pauses", "anomalies", "wall_time")
 
 
 class RunSummary(BaseModel):
@@ -64,6 +64,7 @@ def record(name: str, spec: dict[str, Any], seed: int, res: Any) -> dict[str, An
     triggers = Counter(r["trigger"] for p in (res.pauses or []) for r in p["reasons"])
     return {
         "optimizer": name, "problem": spec["label"], "seed": seed, "best": float(res.fun),
+        "precision": None if res.f_opt is None else float(res.fun) - float(res.f_opt),
         "evals_to_target": res.evals_to_target, "iterations": int(res.nit), "nfev": int(res.nfev),
         "pauses": None if res.pauses is None else len(res.pauses),
         "anomalies": None if res.anomalies is None else len(res.anomalies),
@@ -115,8 +116,13 @@ def _num(v: float) -> str:
     return "" if math.isnan(v) else repr(v)
 
 
-def summarize(records: list[dict[str, Any]], optimizers: list[str], specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per problem and optimizer: medians over seeds, target hits and the per-seed records."""
+def summarize(records: list[dict[str, Any]], optimizers: list[str], specs: list[dict[str, Any]],
+              target: float | None = None) -> list[dict[str, Any]]:
+    """Per problem and optimizer: medians over seeds, target hits and the per-seed records.
+
+    ``precision`` is best - f_opt (f_opt known for built-ins and bbob); for bbob
+    the target is a precision, so ``target_label`` reads ``f - f_opt <= ...``.
+    """
     out = []
     for spec in specs:
         recs = [r for r in records if r["problem"] == spec["label"]]
@@ -129,7 +135,8 @@ def summarize(records: list[dict[str, Any]], optimizers: list[str], specs: list[
                 med = {k: _median([r[k] for r in rs], missing_is_inf=k == "evals_to_target") for k in MEDIAN_FIELDS}
                 reached = sum(r["evals_to_target"] is not None for r in rs)
                 opt[name] = {"median": med, "runs": len(rs), "reached_target": reached, "seeds": rs}
-        out.append({"problem": spec["label"], "spec": spec, "f_target": recs[0]["f_target"],
+        label = None if target is None else (f"f - f_opt <= {target:g}" if spec["kind"] == "bbob" else f"f <= {target:g}")
+        out.append({"problem": spec["label"], "spec": spec, "f_target": recs[0]["f_target"], "target_label": label,
                     "f_opt": recs[0]["f_opt"], "optimizers": opt})
     return out
 
@@ -151,7 +158,7 @@ def write_run(sc: Any, run_dir: Path, records: list[dict[str, Any]], *, seeds: l
         scenario=sc.name or "scenario", description=sc.description, scenario_path=str(sc.source) if sc.source else None,
         scenario_config=sc.to_context(), run_id=run_id, run_dir=str(run_dir), started=started, finished=datetime.now().isoformat(timespec="seconds"),
         interrupted=interrupted, seeds=seeds, budget=sc.budget, target=sc.target, memory=memory,
-        optimizers=optimizers, problems=summarize(records, optimizers, sc.problems()),
+        optimizers=optimizers, problems=summarize(records, optimizers, sc.problems(), sc.target),
     )
     (run_dir / "insights.md").write_text(insights(summary), encoding="utf-8")
     _dump(summary, run_dir)
@@ -189,7 +196,7 @@ def insights(s: RunSummary) -> str:
     lines = [f"# Insights: {s.scenario}", ""]
     if s.description:
         lines += [s.description.strip(), ""]
-    tgt = f", target f <= {_g(s.target)}" if s.target is not None else ""
+    tgt = f", target {s.problems[0]['target_label']}" if s.target is not None and s.problems else ""
     lines += [f"Run `{s.run_id}`: {len(s.seeds)} seed(s) {s.seeds}, budget {_g(s.budget)} evaluations{tgt}; "
               f"optimizers: {', '.join(s.optimizers)}.", ""]
     if s.interrupted:
@@ -240,39 +247,43 @@ def _agents_part(fw: dict[str, Any]) -> list[str]:
 
 
 def _results_part(prob: dict[str, Any], fw: dict[str, Any]) -> list[str]:
-    tgt = prob["f_target"]
+    tgt = prob["target_label"]
     m = fw["median"]
-    out = [f"- The framework's median best value is {_g(m['best'])} after a median {_g(m['nfev'])} evaluations"
-           + (f"; it reached f <= {_g(tgt)} in {fw['reached_target']}/{fw['runs']} run(s)"
+    bbob = prob["spec"].get("kind") == "bbob"
+    best = f"median best f - f_opt is {_g(m['precision'])}" if bbob else f"median best value is {_g(m['best'])}"
+    out = [f"- The framework's {best} after a median {_g(m['nfev'])} evaluations"
+           + (f"; it reached {tgt} in {fw['reached_target']}/{fw['runs']} run(s)"
               + (f", in a median {_g(m['evals_to_target'])} evaluations" if m['evals_to_target'] is not None else "")
               if tgt is not None else "") + "."]
     for name, b in prob["optimizers"].items():
         if name != "framework":
-            out.append("- " + _compare(name, fw, b, tgt))
+            out.append("- " + _compare(name, fw, b, tgt, "precision" if bbob else "best"))
     return out
 
 
-def _compare(name: str, fw: dict[str, Any], b: dict[str, Any], tgt: float | None) -> str:
+def _compare(name: str, fw: dict[str, Any], b: dict[str, Any], tgt: str | None, key: str) -> str:
     fe, be = fw["median"]["evals_to_target"], b["median"]["evals_to_target"]
-    wins = _wins(fw["seeds"], b["seeds"])
-    tail = f" The framework ended with the lower value on {wins[0]} of {wins[1]} seed(s)." if wins[1] else ""
+    won, tied, n = _wins(fw["seeds"], b["seeds"])
+    tail = (f" Per seed, the framework ended lower on {won} and level on {tied} of {n} seed(s)." if tied else
+            f" Per seed, the framework ended lower on {won} of {n} seed(s).") if n else ""
     if tgt is not None and fe is not None and be is not None:
         ratio = be / fe if fe else math.inf
         rel = f"{ratio:.1f} times fewer" if ratio >= 1 else f"{1 / ratio:.1f} times more"
-        return (f"Against `{name}`: the framework reached {_g(tgt)} in a median {_g(fe)} evaluations against "
+        return (f"Against `{name}`: the framework reached {tgt} in a median {_g(fe)} evaluations against "
                 f"{_g(be)} for {name} ({rel}).{tail}")
     if tgt is not None and fe is not None:
-        return (f"Against `{name}`: the framework reached {_g(tgt)} in a median {_g(fe)} evaluations; {name} reached it "
-                f"in {b['reached_target']}/{b['runs']} run(s) (median best {_g(b['median']['best'])}).{tail}")
+        return (f"Against `{name}`: the framework reached {tgt} in a median {_g(fe)} evaluations; {name} reached it "
+                f"in {b['reached_target']}/{b['runs']} run(s) (median best {_g(b['median'][key])}).{tail}")
     if tgt is not None and be is not None:
-        return (f"Against `{name}`: {name} reached {_g(tgt)} in a median {_g(be)} evaluations; the framework reached it "
-                f"in {fw['reached_target']}/{fw['runs']} run(s) (median best {_g(fw['median']['best'])}).{tail}")
-    fb, bb = fw["median"]["best"], b["median"]["best"]
+        return (f"Against `{name}`: {name} reached {tgt} in a median {_g(be)} evaluations; the framework reached it "
+                f"in {fw['reached_target']}/{fw['runs']} run(s) (median best {_g(fw['median'][key])}).{tail}")
+    fb, bb = fw["median"][key], b["median"][key]
     word = "lower (better) than" if fb < bb else ("equal to" if fb == bb else "higher (worse) than")
     return f"Against `{name}`: median best {_g(fb)} for the framework, {word} {_g(bb)} for {name}.{tail}"
 
 
-def _wins(fw: list[dict[str, Any]], base: list[dict[str, Any]]) -> tuple[int, int]:
+def _wins(fw: list[dict[str, Any]], base: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """(seeds where the framework's best is lower, seeds level, seeds compared)."""
     by_seed = {r["seed"]: r["best"] for r in base}
     pairs = [(r["best"], by_seed[r["seed"]]) for r in fw if r["seed"] in by_seed]
-    return sum(a < b for a, b in pairs), len(pairs)
+    return sum(a < b for a, b in pairs), sum(a == b for a, b in pairs), len(pairs)

@@ -57,8 +57,12 @@ def test_query_latest_like_and_pattern(store: tuple[Path, str], tmp_path: Path) 
     pat = invoke_json("query", "", "--pattern", str(csv), "--level", "ultra", "--memory", str(path))
     assert pat["level"] == "ultra" and pat["results"]
     (tmp_path / "p.json").write_text("[3, 2, 1, 1, 1]")
-    assert invoke_json("query", "", "--pattern", str(tmp_path / "p.json"), "--memory", str(path))["results"]
-    bad = runner.invoke(app, ["memory", "query", "", "--like", "no-such-run", "--memory", str(path)])
+    assert invoke_json("query", "", "--pattern", str(tmp_path / "p.json"), "--memory", str(path))[
+        "results"
+    ]
+    bad = runner.invoke(
+        app, ["memory", "query", "", "--like", "no-such-run", "--memory", str(path)]
+    )
     assert bad.exit_code == 2 and "no-such-run" in bad.stderr
 
 
@@ -81,11 +85,15 @@ def test_export_then_import_copies_every_record(store: tuple[Path, str], tmp_pat
     imported = invoke_json("import", str(out), "--memory", str(target))
     assert imported["imported"] == doc["records"]
     assert invoke_json("stats", "--memory", str(target))["records"] == doc["records"]
-    md = runner.invoke(app, ["memory", "export", "optimization", "--format", "md", "--memory", str(path)])
+    md = runner.invoke(
+        app, ["memory", "export", "optimization", "--format", "md", "--memory", str(path)]
+    )
     assert md.exit_code == 0 and md.stdout.strip()
 
 
-def test_missing_and_corrupt_stores_exit_2_without_creating_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_and_corrupt_stores_exit_2_without_creating_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Reading a store that is not there names the path and creates nothing; garbage is one line."""
     missing = tmp_path / "none" / "nef.sqlite"
     for cmd in (["stats"], ["tree"], ["query", ""], ["show", "1"], ["export", ""]):

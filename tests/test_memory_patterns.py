@@ -18,6 +18,7 @@ from nef_agents.memory.patterns import (
     decode_window,
     encode_window,
     extract_pattern,
+    extract_patterns,
     full_distance,
     index_word,
     lower_bound_costs,
@@ -136,6 +137,16 @@ def test_extract_pattern_averages_a_health_series_and_rejects_bad_shapes():
         extract_pattern(np.arange(10.0), np.ones(4))
     with pytest.raises(ConfigError, match="1-D"):
         extract_pattern(np.ones((3, 3)))
+
+
+def test_batch_extraction_equals_one_by_one():
+    """extract_patterns on mixed lengths (incl. NaN, constant, 1 point) equals extract_pattern per window."""
+    rng = np.random.default_rng(4)
+    curves = [rng.standard_normal(n).cumsum() for n in (5, 16, 64, 64, 70, 3, 1)]
+    curves += [np.ones(64), np.array([1.0, np.nan, 3.0, 2.0, np.inf])]
+    healths = [None, np.ones(5), rng.random((64, 5))] + [None] * 6
+    batch = extract_patterns(curves, healths)
+    assert all(extract_pattern(c, h) == p for c, h, p in zip(curves, healths, batch, strict=True))
 
 
 def test_pattern_labels_come_from_payload_and_explicit_labels():

@@ -15,14 +15,25 @@ from nef_agents.cli import app
 from nef_agents.errors import ConfigError
 from nef_agents.plots import _objective, plot_run
 
-COLUMNS = ("optimizer,problem,seed,iteration,nfev,f,best_f,stability,diversity,resilience,balance,"
-           "integration,overall,event,x").split(",")
+COLUMNS = (
+    "optimizer,problem,seed,iteration,nfev,f,best_f,stability,diversity,resilience,balance,"
+    "integration,overall,event,x"
+).split(",")
 SCENARIO = """objective = {{ function = "{name}" }}
 dimension = {dim}
 x0 = {x0}
 budget = 300
 seeds = [0, 1]
 """
+
+
+def recorder(rows: list[dict]):
+    """A minimize callback (scipy's intermediate_result form) appending each iteration to ``rows``."""
+
+    def callback(intermediate_result):
+        rows.append(dict(intermediate_result))
+
+    return callback
 
 
 def make_run_dir(root: Path, name: str = "rosenbrock", dim: int = 2) -> Path:
@@ -36,16 +47,41 @@ def make_run_dir(root: Path, name: str = "rosenbrock", dim: int = 2) -> Path:
     for opt in ("framework", "gd"):
         for seed in (0, 1):
             trace: list[dict] = []
-            res = minimize(fn.f, x0, jac=fn.grad, budget=300, seed=seed, engine="lbfgs" if opt == "framework" else "gd",
-                           agents=opt == "framework", options=None if opt == "framework" else {"learning_rate": 1e-3},
-                           callback=lambda intermediate_result: trace.append(dict(intermediate_result)))
+            res = minimize(
+                fn.f,
+                x0,
+                jac=fn.grad,
+                budget=300,
+                seed=seed,
+                engine="lbfgs" if opt == "framework" else "gd",
+                agents=opt == "framework",
+                options=None if opt == "framework" else {"learning_rate": 1e-3},
+                callback=recorder(trace),
+            )
             events = {p["iteration"]: "pause" for p in res.pauses}
             events |= {a["iteration"]: "anomaly" for a in res.anomalies if "iteration" in a}
             events |= {d["iteration"]: f"decision:{d['action']}" for d in res.decisions}
             for it, t in enumerate(trace, start=1):
-                health = list(res.health[it - 1]) if opt == "framework" and it <= len(res.health) else [""] * 6
+                health = (
+                    list(res.health[it - 1])
+                    if opt == "framework" and it <= len(res.health)
+                    else [""] * 6
+                )
                 x = " ".join(repr(float(v)) for v in t["x"]) if dim <= 10 else ""
-                rows.append([opt, name, seed, it, t["nfev"], t["fun"], t["best_fun"], *health, events.get(it, ""), x])
+                rows.append(
+                    [
+                        opt,
+                        name,
+                        seed,
+                        it,
+                        t["nfev"],
+                        t["fun"],
+                        t["best_fun"],
+                        *health,
+                        events.get(it, ""),
+                        x,
+                    ]
+                )
     with (run / "trajectory.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(COLUMNS)
@@ -95,8 +131,12 @@ def test_run_scenario_folder_plots(tmp_path: Path) -> None:
     from nef_agents.runner import run_scenario
     from nef_agents.scenario import load_scenario
 
-    (tmp_path / "s.toml").write_text(SCENARIO.format(name="himmelblau", dim=2, x0=[0.0, 0.0])
-                                     + 'baselines = ["lbfgs"]\n[outputs]\nplots = false\n')
-    run_scenario(load_scenario(tmp_path / "s.toml"), memory=tmp_path / "m.sqlite", out_dir=tmp_path / "logs")
+    (tmp_path / "s.toml").write_text(
+        SCENARIO.format(name="himmelblau", dim=2, x0=[0.0, 0.0])
+        + 'baselines = ["lbfgs"]\n[outputs]\nplots = false\n'
+    )
+    run_scenario(
+        load_scenario(tmp_path / "s.toml"), memory=tmp_path / "m.sqlite", out_dir=tmp_path / "logs"
+    )
     (run,) = (tmp_path / "logs").iterdir()
     assert [p.name for p in plot_run(run)] == ["loss.png", "health.png", "trajectory.png"]

@@ -22,9 +22,24 @@ X0 = [2.5, 2.5]
 def logged_run(log: Path, memory: Path, seed: int) -> None:
     """A seeded framework run on 2-D Rastrigin whose context makes it replayable."""
     fn = F.rastrigin(2)
-    ctx = {"objective": "functions:rastrigin", "objective_params": {"dim": 2}, "x0": X0, "jac": True,
-           "engine": "lbfgs"}
-    minimize(fn.f, X0, jac=fn.grad, engine="lbfgs", budget=800, seed=seed, memory=memory, log=log, context=ctx)
+    ctx = {
+        "objective": "functions:rastrigin",
+        "objective_params": {"dim": 2},
+        "x0": X0,
+        "jac": True,
+        "engine": "lbfgs",
+    }
+    minimize(
+        fn.f,
+        X0,
+        jac=fn.grad,
+        engine="lbfgs",
+        budget=800,
+        seed=seed,
+        memory=memory,
+        log=log,
+        context=ctx,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +55,13 @@ def test_timeline_filters_by_kind_and_iteration(second_run: Path) -> None:
     """--only and --from/--to keep exactly the requested rows, each with a description."""
     events = load_events(second_run)
     every = timeline(events)
-    assert {r.event for r in every} >= {"pause", "proposal", "critique", "decision", "engine_switched"}
+    assert {r.event for r in every} >= {
+        "pause",
+        "proposal",
+        "critique",
+        "decision",
+        "engine_switched",
+    }
     decisions = timeline(events, only="decisions")
     assert decisions and all(r.event == "decision" for r in decisions)
     assert len(decisions) == sum(e["event"] == "decision" for e in events)
@@ -56,7 +77,9 @@ def test_timeline_filters_by_kind_and_iteration(second_run: Path) -> None:
 def test_verify_matches_every_decision_with_memory_reads_replayed(second_run: Path) -> None:
     """Re-executing the logged run reproduces all decisions; its memory reads returned records."""
     events = load_events(second_run)
-    assert any(e["event"] == "memory_query" and e["results"] for e in events), "memory should have answered"
+    assert any(e["event"] == "memory_query" and e["results"] for e in events), (
+        "memory should have answered"
+    )
     report = verify(events)
     n = sum(e["event"] == "decision" for e in events)
     assert report.ok, report.summary()
@@ -103,7 +126,9 @@ def test_truncated_log_replays_with_a_warning(second_run: Path, tmp_path: Path) 
     text = second_run.read_text()
     cut = tmp_path / "run"
     cut.mkdir()
-    (cut / "decisions.jsonl").write_text(text[: int(len(text) * 0.6)].rsplit("\n", 1)[0] + "\n" + '{"event": "pau')
+    (cut / "decisions.jsonl").write_text(
+        text[: int(len(text) * 0.6)].rsplit("\n", 1)[0] + "\n" + '{"event": "pau'
+    )
     with pytest.warns(UserWarning, match="truncated"):
         events = load_events(cut)
     report = verify(events)
@@ -121,11 +146,16 @@ def test_graphml_round_trips_with_node_kinds(second_run: Path, tmp_path: Path) -
     back = nx.read_graphml(path)
     kinds = set(nx.get_node_attributes(back, "kind").values())
     assert kinds == {"pause", "proposal", "critique", "decision", "outcome"}
-    assert back.number_of_nodes() == g.number_of_nodes() and back.number_of_edges() == g.number_of_edges()
+    assert (
+        back.number_of_nodes() == g.number_of_nodes()
+        and back.number_of_edges() == g.number_of_edges()
+    )
     decision = next(n for n, k in back.nodes(data="kind") if k == "decision")
     preds = {back.nodes[p]["kind"] for p in back.predecessors(decision)}
     assert preds >= {"critique", "proposal"}
-    res = CliRunner().invoke(app, ["replay", str(second_run), "--graph", str(tmp_path / "cli.graphml"), "--json"])
+    res = CliRunner().invoke(
+        app, ["replay", str(second_run), "--graph", str(tmp_path / "cli.graphml"), "--json"]
+    )
     assert res.exit_code == 0 and Path(json.loads(res.stdout)["graph"]).is_file()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -20,11 +20,16 @@ from rich.tree import Tree
 from nef_agents.cli.app import app, console, guarded
 from nef_agents.errors import ConfigError, StoreError
 
-memory_app = typer.Typer(no_args_is_help=True, help="Query, show, export and import the pattern memory.")
+memory_app = typer.Typer(
+    no_args_is_help=True, help="Query, show, export and import the pattern memory."
+)
 app.add_typer(memory_app, name="memory")
 
-MemoryOpt = typer.Option(None, "--memory", help="Store file (default: $NEF_MEMORY, else memory/nef.sqlite).")
-JsonOpt = typer.Option(False, "--json", help="Print one JSON document.")
+MemoryOpt = Annotated[
+    Path | None,
+    typer.Option("--memory", help="Store file (default: $NEF_MEMORY, else memory/nef.sqlite)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
 def open_store(path: Path | None, *, write: bool = False) -> Any:
@@ -33,7 +38,9 @@ def open_store(path: Path | None, *, write: bool = False) -> Any:
 
     target = default_store_path(path)
     if not write and target != ":memory:" and not Path(target).exists():
-        raise StoreError(f"memory store {target} does not exist (give --memory PATH or set NEF_MEMORY)")
+        raise StoreError(
+            f"memory store {target} does not exist (give --memory PATH or set NEF_MEMORY)"
+        )
     return MemoryStore(target, readonly=not write)
 
 
@@ -53,35 +60,51 @@ def record_dict(rec: Any, distance: float | None = None, *, arrays: bool = False
     if distance is not None:
         d["distance"] = distance
     if arrays:
-        d |= {"paa": rec.paa, "health": rec.health, "full": rec.full, "health_series": rec.health_series}
+        d |= {
+            "paa": rec.paa,
+            "health": rec.health,
+            "full": rec.full,
+            "health_series": rec.health_series,
+        }
     return d
 
 
 @memory_app.command("tree")
 @guarded
-def tree_cmd(memory: Path = MemoryOpt, as_json: bool = JsonOpt) -> None:
+def tree_cmd(memory: MemoryOpt = None, as_json: JsonOpt = False) -> None:
     """The path hierarchy with record counts (subtree / own)."""
     with open_store(memory) as store:
         g = store.tree()
+
     def node(p: str) -> dict[str, Any]:
-        return {"path": p, "count": g.nodes[p]["count"], "own": g.nodes[p]["own"],
-                "children": [node(c) for c in sorted(g.successors(p))]}
+        return {
+            "path": p,
+            "count": g.nodes[p]["count"],
+            "own": g.nodes[p]["own"],
+            "children": [node(c) for c in sorted(g.successors(p))],
+        }
+
     doc = node("")
     if as_json:
         _emit(doc)
         return
     root = Tree(f"(root) {doc['count']} records")
+
     def add(parent: Tree, n: dict[str, Any]) -> None:
         for c in n["children"]:
             own = f", {c['own']} here" if c["own"] and c["children"] else ""
-            add(parent.add(f"{escape(c['path'].rsplit('/', 1)[-1])}  [dim]{c['count']}{own}[/dim]"), c)
+            add(
+                parent.add(f"{escape(c['path'].rsplit('/', 1)[-1])}  [dim]{c['count']}{own}[/dim]"),
+                c,
+            )
+
     add(root, doc)
     console.print(root)
 
 
 @memory_app.command("stats")
 @guarded
-def stats_cmd(memory: Path = MemoryOpt, as_json: bool = JsonOpt) -> None:
+def stats_cmd(memory: MemoryOpt = None, as_json: JsonOpt = False) -> None:
     """Counts of records, paths, runs and levels."""
     with open_store(memory) as store:
         doc = {"memory": str(store.path), **store.stats()}
@@ -136,26 +159,44 @@ def like_pattern(store: Any, spec: str, path: str) -> np.ndarray:
             target = int(it)
         except ValueError:
             raise ConfigError(f"--like {spec}: ITERATION must be an integer, got {it!r}") from None
-        with_it = [r for r in recs if isinstance(r.payload, dict) and isinstance(r.payload.get("iteration"), int)]
+        with_it = [
+            r
+            for r in recs
+            if isinstance(r.payload, dict) and isinstance(r.payload.get("iteration"), int)
+        ]
         if with_it:
             recs = sorted(with_it, key=lambda r: (abs(r.payload["iteration"] - target), r.id))
     rec = recs[0]
     curve = rec.full if rec.full is not None else rec.paa
     if curve is None:
-        raise ConfigError(f"--like {spec}: record {rec.id} has neither a full curve nor a PAA vector")
+        raise ConfigError(
+            f"--like {spec}: record {rec.id} has neither a full curve nor a PAA vector"
+        )
     return np.asarray(curve, dtype=float)
 
 
 @memory_app.command("query")
 @guarded
 def query_cmd(
-    path: str = typer.Argument("", help="Path prefix, e.g. optimization/decisions ('' = everything)."),
-    like: str = typer.Option(None, "--like", help="RUN_ID or RUN_ID/ITERATION: use that run's stored curve as pattern."),
-    pattern: Path = typer.Option(None, "--pattern", help="File with the pattern: JSON list or one number a line."),
-    level: str = typer.Option("short", "--level", help="Compression to compare at: ultra, short or full."),
-    k: int = typer.Option(5, "-k", "--k", min=1, help="How many records."),
-    memory: Path = MemoryOpt,
-    as_json: bool = JsonOpt,
+    path: Annotated[
+        str, typer.Argument(help="Path prefix, e.g. optimization/decisions ('' = everything).")
+    ] = "",
+    like: Annotated[
+        str | None,
+        typer.Option(
+            "--like", help="RUN_ID or RUN_ID/ITERATION: use that run's stored curve as pattern."
+        ),
+    ] = None,
+    pattern: Annotated[
+        Path | None,
+        typer.Option("--pattern", help="File with the pattern: JSON list or one number a line."),
+    ] = None,
+    level: Annotated[
+        str, typer.Option("--level", help="Compression to compare at: ultra, short or full.")
+    ] = "short",
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="How many records.")] = 5,
+    memory: MemoryOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """The k records under PATH nearest to a pattern, or the latest k without one."""
     if like is not None and pattern is not None:
@@ -164,31 +205,49 @@ def query_cmd(
         if like is None and pattern is None:
             hits = [(r, None) for r in store.latest(path, k=k)]
         else:
-            curve = read_pattern(pattern) if pattern is not None else like_pattern(store, like, path)
-            hits = [(m.record, m.distance) for m in store.query(path, curve, compression=level, k=k)]
+            curve = (
+                read_pattern(pattern) if pattern is not None else like_pattern(store, like, path)
+            )
+            hits = [
+                (m.record, m.distance) for m in store.query(path, curve, compression=level, k=k)
+            ]
     rows = [record_dict(r, d) for r, d in hits]
     if as_json:
-        _emit({"path": path, "level": level if (like or pattern) else None, "k": k, "results": rows})
+        _emit(
+            {"path": path, "level": level if (like or pattern) else None, "k": k, "results": rows}
+        )
         return
     if not rows:
         console.print(f"no records under {path or '(root)'!r}", markup=False, highlight=False)
         return
-    table = Table(title=f"{'nearest' if (like or pattern) else 'latest'} {len(rows)} under {escape(path or '(root)')}")
+    table = Table(
+        title=f"{'nearest' if (like or pattern) else 'latest'} {len(rows)} under {escape(path or '(root)')}"
+    )
     for col in ("id", "path", "distance", "run", "action", "outcome", "created"):
         table.add_column(col, overflow="fold")
     for r in rows:
         pay = r["payload"] if isinstance(r["payload"], dict) else {}
         dist = "" if r.get("distance") is None else f"{r['distance']:.4g}"
         out = pay.get("outcome")
-        table.add_row(str(r["id"]), escape(r["path"]), dist, escape(str(r["run_id"] or "")), escape(str(pay.get("action", ""))),
-                      f"{out:.3g}" if isinstance(out, int | float) else escape(str(out or "")), r["created_at"][:19])
+        table.add_row(
+            str(r["id"]),
+            escape(r["path"]),
+            dist,
+            escape(str(r["run_id"] or "")),
+            escape(str(pay.get("action", ""))),
+            f"{out:.3g}" if isinstance(out, int | float) else escape(str(out or "")),
+            r["created_at"][:19],
+        )
     console.print(table)
 
 
 @memory_app.command("show")
 @guarded
-def show_cmd(record_id: int = typer.Argument(..., help="Record id."), memory: Path = MemoryOpt,
-             as_json: bool = JsonOpt) -> None:
+def show_cmd(
+    record_id: Annotated[int, typer.Argument(help="Record id.")],
+    memory: MemoryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """One record in full."""
     with open_store(memory) as store:
         rec = store.get(record_id)
@@ -207,11 +266,13 @@ def show_cmd(record_id: int = typer.Argument(..., help="Record id."), memory: Pa
 @memory_app.command("export")
 @guarded
 def export_cmd(
-    path: str = typer.Argument("", help="Subtree to export ('' = everything)."),
-    fmt: str = typer.Option("jsonl", "--format", help="jsonl (re-importable) or md (a digest)."),
-    out: Path = typer.Option(None, "--out", help="Write here instead of stdout."),
-    memory: Path = MemoryOpt,
-    as_json: bool = JsonOpt,
+    path: Annotated[str, typer.Argument(help="Subtree to export ('' = everything).")] = "",
+    fmt: Annotated[
+        str, typer.Option("--format", help="jsonl (re-importable) or md (a digest).")
+    ] = "jsonl",
+    out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+    memory: MemoryOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Export the subtree at PATH as JSON lines or Markdown."""
     if fmt not in ("jsonl", "md"):
@@ -225,8 +286,15 @@ def export_cmd(
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(out)
     if as_json:
-        _emit({"path": path, "format": fmt, "records": n, "out": None if out is None else str(out),
-               "text": text if out is None else None})
+        _emit(
+            {
+                "path": path,
+                "format": fmt,
+                "records": n,
+                "out": None if out is None else str(out),
+                "text": text if out is None else None,
+            }
+        )
     elif out is not None:
         console.print(f"exported {n} records to {out}", markup=False, highlight=False)
     else:
@@ -235,8 +303,11 @@ def export_cmd(
 
 @memory_app.command("import")
 @guarded
-def import_cmd(file: Path = typer.Argument(..., help="A JSON-lines file written by `nef memory export`."),
-               memory: Path = MemoryOpt, as_json: bool = JsonOpt) -> None:
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="A JSON-lines file written by `nef memory export`.")],
+    memory: MemoryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Add the records of an exported JSON-lines file (they get new ids)."""
     if not file.is_file():
         raise ConfigError(f"import: {file} is not a file")

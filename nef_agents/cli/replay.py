@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -17,20 +17,36 @@ from nef_agents.cli.app import app, console, err_console, guarded
 @app.command("replay")
 @guarded
 def replay_cmd(
-    source: Path = typer.Argument(..., help="A run folder (its decisions.jsonl) or a decision log file."),
-    only: str = typer.Option(None, "--only", help="Show only pauses, anomalies or decisions."),
-    start: int = typer.Option(None, "--from", help="First iteration to show."),
-    stop: int = typer.Option(None, "--to", help="Last iteration to show."),
-    verify: bool = typer.Option(False, "--verify", help="Re-execute every run and compare its decisions with the log."),
-    graph: Path = typer.Option(None, "--graph", help="Write the decision graph as GraphML to this file."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
+    source: Annotated[
+        Path, typer.Argument(help="A run folder (its decisions.jsonl) or a decision log file.")
+    ],
+    only: Annotated[
+        str | None, typer.Option("--only", help="Show only pauses, anomalies or decisions.")
+    ] = None,
+    start: Annotated[int | None, typer.Option("--from", help="First iteration to show.")] = None,
+    stop: Annotated[int | None, typer.Option("--to", help="Last iteration to show.")] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify", help="Re-execute every run and compare its decisions with the log."
+        ),
+    ] = False,
+    graph: Annotated[
+        Path | None,
+        typer.Option("--graph", help="Write the decision graph as GraphML to this file."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document instead of a table.")
+    ] = False,
 ) -> None:
     """Print a run's timeline; --verify re-executes it and checks every decision (exit 1 on a difference)."""
     from nef_agents import replay
     from nef_agents.memory.codec import to_jsonable
 
     if only is not None and only not in replay.ONLY:
-        raise typer.BadParameter(f"--only must be one of {', '.join(sorted(replay.ONLY))}, got {only!r}")
+        raise typer.BadParameter(
+            f"--only must be one of {', '.join(sorted(replay.ONLY))}, got {only!r}"
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         events = replay.load_events(source)
@@ -38,10 +54,16 @@ def replay_cmd(
         err_console.print(f"warning: {w.message}", markup=False, highlight=False)
     rows = replay.timeline(events, only=only, start=start, stop=stop)
     report = replay.verify(events) if verify else None
-    graph_path = replay.write_graphml(replay.decision_graph(events), graph) if graph is not None else None
+    graph_path = (
+        replay.write_graphml(replay.decision_graph(events), graph) if graph is not None else None
+    )
 
     if as_json:
-        doc: dict[str, Any] = {"source": str(source), "events": len(events), "timeline": [r.to_dict() for r in rows]}
+        doc: dict[str, Any] = {
+            "source": str(source),
+            "events": len(events),
+            "timeline": [r.to_dict() for r in rows],
+        }
         if report is not None:
             doc["verify"] = report.to_dict()
         if graph_path is not None:
@@ -52,7 +74,11 @@ def replay_cmd(
         if graph_path is not None:
             console.print(f"decision graph written to {graph_path}", markup=False, highlight=False)
         if report is not None:
-            console.print(("" if report.ok else "DIFFERENCE: ") + report.summary(), markup=False, highlight=False)
+            console.print(
+                ("" if report.ok else "DIFFERENCE: ") + report.summary(),
+                markup=False,
+                highlight=False,
+            )
     if report is not None and not report.ok:
         raise typer.Exit(1)
 
@@ -68,6 +94,11 @@ def _print_rows(rows: list[Any], n_events: int) -> None:
     for col, just in (("iter", "right"), ("nfev", "right"), ("event", "left"), ("what", "left")):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in rows:
-        cells = [str(r.iteration), str(r.nfev), r.event, escape(r.description)]  # '[id]' is not markup
+        cells = [
+            str(r.iteration),
+            str(r.nfev),
+            r.event,
+            escape(r.description),
+        ]  # '[id]' is not markup
         table.add_row(*([r.run_id] if many_runs else []), *cells)
     console.print(table)

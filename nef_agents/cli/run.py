@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -70,19 +71,20 @@ def run_cmd(
 
 def _table(summary: Any, prob: dict[str, Any]) -> Table:
     n = len(summary.seeds)
-    tgt = prob["f_target"]
-    title = f"{summary.scenario}: {prob['problem']} (median over {n} seed{'s' if n != 1 else ''}, budget {summary.budget:,})"
-    t = Table(title=title)
+    bbob = prob["spec"].get("kind") == "bbob"
+    target = f"; target {prob['target_label']}" if prob.get("target_label") else ""
+    t = Table(title=f"{summary.scenario}: {prob['problem']}", box=box.SIMPLE_HEAD, pad_edge=False,
+              caption=f"medians over {n} seed{'s' if n != 1 else ''}; budget {summary.budget:,}{target}")
     t.add_column("optimizer", no_wrap=True)
-    t.add_column("best f", justify="right")
-    t.add_column(f"evals to {_fmt(tgt)}" if tgt is not None else "evals to target", justify="right")
+    t.add_column("best f -\nf_opt" if bbob else "best f", justify="right", no_wrap=True)
+    t.add_column("evals to\ntarget", justify="right", no_wrap=True)
     for col in ("iters", "pauses", "anomalies", "wall s"):
-        t.add_column(col, justify="right")
+        t.add_column(col, justify="right", no_wrap=True)
     for name, o in prob["optimizers"].items():
         m = o["median"]
-        reach = "-" if tgt is None else f"{_fmt(m['evals_to_target'])} ({o['reached_target']}/{o['runs']})"
-        t.add_row(name, _fmt(m["best"]), reach, _fmt(m["iterations"]), _fmt(m["pauses"]), _fmt(m["anomalies"]),
-                  f"{m['wall_time']:.2f}")
+        reach = "-" if prob["f_target"] is None else f"{_fmt(m['evals_to_target'])} ({o['reached_target']}/{o['runs']})"
+        t.add_row(name, _fmt(m["precision"] if bbob else m["best"]), reach, _fmt(m["iterations"]), _fmt(m["pauses"]),
+                  _fmt(m["anomalies"]), f"{m['wall_time']:.2f}")
     return t
 
 

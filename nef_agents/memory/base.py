@@ -29,7 +29,7 @@ from nef_agents.memory.rows import (
     Selector,
     as_pattern,
     decode_row,
-    item_row,
+    item_rows,
 )
 
 __all__ = ["BaseStore", "Selector", "ROW_COLUMNS", "STORED_COLUMNS", "COMPRESSIONS"]
@@ -156,12 +156,7 @@ class BaseStore(abc.ABC):
     def store_many(self, items: Iterable[Mapping[str, Any]]) -> list[int]:
         """Store many records (dicts with ``store`` keyword names) in one transaction."""
         self._check_writable()
-        rows = []
-        for i, item in enumerate(items):
-            try:
-                rows.append(item_row(item, self.segments, self.alphabet))
-            except ConfigError as exc:
-                raise ConfigError(f"items[{i}]: {exc}") from exc
+        rows = item_rows(items, self.segments, self.alphabet)
         if not rows:
             return []
         try:

@@ -23,6 +23,7 @@ from nef_agents.memory.patterns import (
     decode_window,
     encode_window,
     extract_pattern,
+    extract_patterns,
     index_word,
     make_labels,
 )
@@ -41,7 +42,7 @@ __all__ = [
     "Selector",
     "as_pattern",
     "encode_row",
-    "item_row",
+    "item_rows",
     "decode_row",
 ]
 
@@ -84,7 +85,7 @@ def as_pattern(
     A Pattern made with other segments/alphabet is recomputed from its raw
     curve; without one that is a :class:`ConfigError`.
     """
-    mapping = payload if isinstance(payload, Mapping) else None
+    mapping = _mapping(payload)
     if isinstance(curve, Pattern):
         if (curve.segments, curve.alphabet) == (segments, alphabet) and health is None:
             lab = {**curve.labels, **make_labels(None, mapping, labels)}
@@ -154,35 +155,76 @@ def encode_row(
     }
 
 
-def item_row(item: Mapping[str, Any], segments: int, alphabet: int) -> dict[str, Any]:
-    """Validate one ``store()`` item (a dict of its keyword arguments) and encode it."""
-    unknown = set(item) - ITEM_KEYS
-    if unknown:
-        raise ConfigError(f"unknown store() keys {sorted(unknown)}; allowed {sorted(ITEM_KEYS)}")
-    if "path" not in item:
-        raise ConfigError("store() item needs a 'path'")
-    path = item["path"]  # validated by encode_row
-    levels = parse_levels(item.get("levels", COMPRESSIONS))
-    payload = item.get("payload")
-    pat = as_pattern(
-        item.get("curve"), item.get("health"), item.get("labels"), payload, segments, alphabet
-    )
-    return encode_row(
-        alphabet=alphabet,
-        path=path,
-        run_id=item.get("run_id"),
-        created_at=item.get("created_at"),
-        tags=item.get("tags", ()),
-        payload=payload,
-        labels=pat.labels,
-        levels=levels,
-        length=pat.length,
-        sax=pat.sax,
-        paa=pat.paa,
-        health=pat.health,
-        curve=pat.curve,
-        health_series=pat.health_series,
-    )
+def item_rows(
+    items: Iterable[Mapping[str, Any]], segments: int, alphabet: int
+) -> list[dict[str, Any]]:
+    """Validate ``store()`` items (dicts of its keyword arguments) and encode them.
+
+    Raw curves are reduced together (:func:`extract_patterns`); a
+    :class:`ConfigError` names the first bad item as ``items[i]``.
+    """
+    items = list(items)
+    levels: list[tuple[str, ...]] = []
+    for i, item in enumerate(items):
+        try:
+            unknown = set(item) - ITEM_KEYS
+            if unknown:
+                raise ConfigError(
+                    f"unknown store() keys {sorted(unknown)}; allowed {sorted(ITEM_KEYS)}"
+                )
+            if "path" not in item:
+                raise ConfigError("store() item needs a 'path'")
+            if item.get("curve") is None:
+                raise ConfigError("curve is required (a 1-D array or a Pattern)")
+            levels.append(parse_levels(item.get("levels", COMPRESSIONS)))
+        except ConfigError as exc:
+            raise ConfigError(f"items[{i}]: {exc}") from exc
+    raw = [i for i, it in enumerate(items) if not isinstance(it["curve"], Pattern)]
+    pats: dict[int, Pattern] = {}
+    try:
+        batch = extract_patterns(
+            [items[i]["curve"] for i in raw],
+            [items[i].get("health") for i in raw],
+            segments=segments,
+            alphabet=alphabet,
+            labels=[items[i].get("labels") for i in raw],
+            payloads=[_mapping(items[i].get("payload")) for i in raw],
+        )
+        pats.update(zip(raw, batch, strict=True))
+    except ConfigError:
+        pass  # redo one by one below, to name the bad item
+    rows = []
+    for i, item in enumerate(items):
+        try:
+            pat = pats.get(i) or as_pattern(
+                item["curve"], item.get("health"), item.get("labels"), item.get("payload"),
+                segments, alphabet,
+            )  # fmt: skip
+            rows.append(
+                encode_row(
+                    alphabet=alphabet,
+                    path=item["path"],
+                    run_id=item.get("run_id"),
+                    created_at=item.get("created_at"),
+                    tags=item.get("tags", ()),
+                    payload=item.get("payload"),
+                    labels=pat.labels,
+                    levels=levels[i],
+                    length=pat.length,
+                    sax=pat.sax,
+                    paa=pat.paa,
+                    health=pat.health,
+                    curve=pat.curve,
+                    health_series=pat.health_series,
+                )  # fmt: skip
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"items[{i}]: {exc}") from exc
+    return rows
+
+
+def _mapping(payload: Any) -> Mapping[str, Any] | None:
+    return payload if isinstance(payload, Mapping) else None
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
