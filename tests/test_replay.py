@@ -163,3 +163,23 @@ def test_missing_log_is_a_clean_error(tmp_path: Path) -> None:
     """A path without a decision log exits 2 with one line naming it."""
     res = CliRunner().invoke(app, ["replay", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "nope" in res.stderr
+
+
+def test_scenario_run_folder_verifies(tmp_path: Path) -> None:
+    """A folder from runner.run_scenario (two seeds, memory already filled) verifies through the CLI."""
+    from nef_agents.runner import run_scenario
+    from nef_agents.scenario import load_scenario
+
+    (tmp_path / "s.toml").write_text(
+        'objective = { function = "rastrigin" }\ndimension = 2\nx0 = [2.5, 2.5]\nbudget = 500\n'
+        'seeds = [0, 1]\n[framework]\nengine = "lbfgs"\n[outputs]\nplots = false\n'
+    )
+    sc = load_scenario(tmp_path / "s.toml")
+    for out in ("a", "b"):
+        run_scenario(sc, memory=tmp_path / "m.sqlite", out_dir=tmp_path / out)
+    (run,) = (tmp_path / "b").iterdir()
+    events = load_events(run)
+    assert any(e["event"] == "memory_query" and e["results"] for e in events)
+    res = CliRunner().invoke(app, ["replay", str(run), "--verify", "--only", "decisions"])
+    assert res.exit_code == 0, res.output
+    assert "decisions match across 2 runs" in res.stdout

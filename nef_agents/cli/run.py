@@ -73,7 +73,7 @@ def _table(summary: Any, prob: dict[str, Any]) -> Table:
     n = len(summary.seeds)
     bbob = prob["spec"].get("kind") == "bbob"
     target = f"; target {prob['target_label']}" if prob.get("target_label") else ""
-    t = Table(title=f"{summary.scenario}: {prob['problem']}", box=box.SIMPLE_HEAD, pad_edge=False,
+    t = Table(title=f"{summary.scenario}: {prob['problem']}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
               caption=f"medians over {n} seed{'s' if n != 1 else ''}; budget {summary.budget:,}{target}")
     t.add_column("optimizer", no_wrap=True)
     t.add_column("best f -\nf_opt" if bbob else "best f", justify="right", no_wrap=True)
