@@ -31,7 +31,14 @@ from nef_agents import functions, report
 from nef_agents.errors import ConfigError
 from nef_agents.memory import MemoryStore, default_store_path
 from nef_agents.optimizer import minimize
-from nef_agents.scenario import ENGINE_BASELINES, SCIPY_METHODS, Scenario, parse_seeds, resolve_import, scenario_from_dict
+from nef_agents.scenario import (
+    ENGINE_BASELINES,
+    SCIPY_METHODS,
+    Scenario,
+    parse_seeds,
+    resolve_import,
+    scenario_from_dict,
+)
 
 GRADIENT_METHODS = {"L-BFGS-B", "BFGS", "CG", "TNC", "SLSQP"}
 Progress = Callable[[int, int, str], None]

@@ -358,6 +358,22 @@ def test_export_jsonl_imports_into_an_equal_store(make_store):
     assert dst.count() == 12
 
 
+def test_one_store_shared_by_threads_loses_nothing(store):
+    """Four threads storing and querying through one store object end with every record."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(t: int) -> int:
+        rng = np.random.default_rng(t)
+        for _ in range(25):
+            store.store(f"t/{t}", curve=rng.standard_normal(20).cumsum(), run_id=str(t))
+            store.query("t", rng.standard_normal(20).cumsum(), k=3)
+        return len(store.by_run(str(t)))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(work, range(4))) == [25] * 4
+    assert store.count("t") == 100
+
+
 def test_closed_store_raises_store_error(store):
     """Any call on a closed store raises StoreError."""
     store.close()

@@ -165,6 +165,12 @@ def test_missing_log_is_a_clean_error(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "nope" in res.stderr
 
 
+def test_bad_only_value_exits_2(second_run: Path) -> None:
+    """--only with an unknown kind is bad input (exit 2), naming the allowed values."""
+    res = CliRunner().invoke(app, ["replay", str(second_run), "--only", "foo"])
+    assert res.exit_code == 2 and "anomalies, decisions, pauses" in res.stderr
+
+
 def test_scenario_run_folder_verifies(tmp_path: Path) -> None:
     """A folder from runner.run_scenario (two seeds, memory already filled) verifies through the CLI."""
     from nef_agents.runner import run_scenario

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nef_agents import __version__
-from nef_agents.errors import NefError
+from nef_agents.errors import ConfigError, NefError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="nef_agents: an optimizer that watches its own health.")
 console = Console()
@@ -66,7 +66,7 @@ def parse_floats(text: str, what: str) -> list[float]:
     try:
         return [float(t) for t in text.replace(" ", "").split(",") if t]
     except ValueError:
-        raise typer.BadParameter(f"{what} must be comma-separated numbers, got {text!r}") from None
+        raise ConfigError(f"{what} must be comma-separated numbers, got {text!r}") from None
 
 
 @app.command("minimize")
@@ -94,12 +94,16 @@ def minimize_cmd(
     if x0 is not None:
         start = np.array(parse_floats(x0, "--x0"))
         if start.size != fn.dim:
-            raise typer.BadParameter(f"--x0 has {start.size} numbers but the function has dimension {fn.dim}")
+            raise ConfigError(f"--x0 has {start.size} numbers but the function has dimension {fn.dim}")
     else:
         lo, hi = fn.bounds
         start = np.random.default_rng(seed).uniform(lo, hi, fn.dim)
+    # The context lets `nef replay --verify` rebuild this run from its log alone.
+    context = {"objective": f"functions:{function}", "objective_params": {"dim": dim}, "x0": start.tolist(),
+               "jac": not no_gradient, "engine": engine, "agents": agents, "adjustable": list(fn.adjustable),
+               "default_budget": budget is None}
     res = minimize(fn.f, start, jac=None if no_gradient else fn.grad, engine=engine, budget=budget, seed=seed,
-                   agents=agents, memory=memory, log=log, adjustable=fn.adjustable)
+                   agents=agents, memory=memory, log=log, adjustable=fn.adjustable, context=context)
     if as_json:
         keys = ("x", "fun", "nit", "nfev", "njev", "success", "status", "message", "failed_evaluations", "run_id")
         print(json.dumps(to_jsonable({k: res[k] for k in keys} | {"pauses": len(res.pauses),

@@ -200,7 +200,7 @@ def query_cmd(
 ) -> None:
     """The k records under PATH nearest to a pattern, or the latest k without one."""
     if like is not None and pattern is not None:
-        raise typer.BadParameter("give --like or --pattern, not both")
+        raise ConfigError("give --like or --pattern, not both")
     with open_store(memory) as store:
         if like is None and pattern is None:
             hits = [(r, None) for r in store.latest(path, k=k)]
@@ -276,7 +276,7 @@ def export_cmd(
 ) -> None:
     """Export the subtree at PATH as JSON lines or Markdown."""
     if fmt not in ("jsonl", "md"):
-        raise typer.BadParameter(f"--format must be jsonl or md, got {fmt!r}")
+        raise ConfigError(f"--format must be jsonl or md, got {fmt!r}")
     with open_store(memory) as store:
         text = store.export(path, format=fmt)
         n = store.count(path)

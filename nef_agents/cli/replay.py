@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nef_agents.cli.app import app, console, err_console, guarded
+from nef_agents.errors import ConfigError
 
 
 @app.command("replay")
@@ -44,9 +45,7 @@ def replay_cmd(
     from nef_agents.memory.codec import to_jsonable
 
     if only is not None and only not in replay.ONLY:
-        raise typer.BadParameter(
-            f"--only must be one of {', '.join(sorted(replay.ONLY))}, got {only!r}"
-        )
+        raise ConfigError(f"--only must be one of {', '.join(sorted(replay.ONLY))}, got {only!r}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         events = replay.load_events(source)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -12,17 +12,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nef_agents.cli.app import app, console, err_console, guarded
+from nef_agents.errors import ConfigError
 
 
 @app.command("run")
 @guarded
 def run_cmd(
-    scenario: Path = typer.Argument(..., help="Scenario file (TOML), e.g. scenarios/rosenbrock.toml."),
-    seeds: str = typer.Option(None, "--seeds", help="Seeds to run: 0-4 or 0,1,2 (default: the scenario's)."),
-    memory: Path = typer.Option(None, "--memory", help="Memory store (default: scenario, $NEF_MEMORY, memory/nef.sqlite)."),
-    out: Path = typer.Option(None, "--out", help="Folder for run folders (default: scenario's outputs.dir, else logs/)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object (progress goes to stderr)."),
-    quick: bool = typer.Option(False, "--quick", help="Smoke test: budget <= 500, the first seed, the first problem."),
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (TOML), e.g. scenarios/rosenbrock.toml.")],
+    seeds: Annotated[str | None, typer.Option("--seeds", help="Seeds to run: 0-4 or 0,1,2 (default: the scenario's).")] = None,
+    memory: Annotated[Path | None, typer.Option("--memory", help="Memory store (default: scenario, $NEF_MEMORY, memory/nef.sqlite).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for run folders (default: scenario's outputs.dir, else logs/).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object (progress goes to stderr).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Smoke test: budget <= 500, the first seed, the first problem.")] = False,
 ) -> None:
     """Run the framework and the scenario's baselines for every seed; write logs/<run_id>/."""
     from nef_agents.memory.codec import to_jsonable
@@ -36,7 +37,7 @@ def run_cmd(
         try:
             seed_list = parse_seeds(seeds)
         except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--seeds") from None
+            raise ConfigError(f"--seeds: expected a range like 0-4 or a list like 0,1,2, got {seeds!r}") from exc
     if quick:
         sc = quick_copy(sc)
     shown = err_console if as_json else console

@@ -248,7 +248,7 @@ class BaseStore(abc.ABC):
         if not np.isfinite(health_weight) or health_weight < 0:
             raise ConfigError(f"health_weight must be finite and >= 0, got {health_weight!r}")
         flt = parse_filters(filters)
-        pat = as_pattern(pattern, health, None, None, self.segments, self.alphabet)
+        pat = as_pattern(pattern, health, None, None, self.segments, self.alphabet, trend=False)
         self._fresh()
         if compression == "full":
             if pat.curve is None:

@@ -59,10 +59,7 @@ class WordIndex:
     codes: list[np.ndarray] = field(default_factory=list)
     groups: list[np.ndarray] = field(default_factory=list)
     position: dict[Any, int] = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return int(self.counts.sum())
+    total: int = 0
 
     @classmethod
     def build(
@@ -90,7 +87,8 @@ class WordIndex:
                 code = code * card + coarse[:, s]
             codes.append(code)
         position = {w: i for i, w in enumerate(words)}
-        return cls(words, counts, syms, cardinality, refine, codes, groups, position)
+        total = int(counts.sum())
+        return cls(words, counts, syms, cardinality, refine, codes, groups, position, total)
 
     def coarse_lb2(self, costs: np.ndarray) -> np.ndarray:
         """A lower bound of ``sum_i costs[i, coarse_i]`` for every word (``costs``: ``(w, a)``).

@@ -387,12 +387,14 @@ def extract_patterns(
     alphabet: int = DEFAULT_ALPHABET,
     labels: Sequence[Mapping[str, Any] | None] | None = None,
     payloads: Sequence[Mapping[str, Any] | None] | None = None,
+    trend: bool = True,
 ) -> list[Pattern]:
     """:func:`extract_pattern` for many windows at once.
 
     Windows of equal length are z-normalized, reduced and symbolized as one
     matrix (the batch path of ``store_many``); the result is identical to
     calling :func:`extract_pattern` on each, which is this with one window.
+    ``trend=False`` skips the fallback trend label (queries need none).
     """
     _check_params(segments, alphabet)
     count = len(curves)
@@ -414,13 +416,14 @@ def extract_patterns(
         for j, i in enumerate(idx):
             paas[i] = _readonly(p[j].copy())
             words[i] = letters[j].tobytes().decode("ascii")
-        for j, t in enumerate(trend_labels(x)):
+        for j, t in enumerate(trend_labels(x) if trend else ()):
             trends[idx[j]] = t
     out = []
     for i in range(count):
         hv, hs = health_vector(healths[i])
         lab = make_labels(None, payloads[i], labels[i])
-        lab.setdefault("trend", trends[i])
+        if trend:
+            lab.setdefault("trend", trends[i])
         out.append(
             Pattern(
                 paa=paas[i],
@@ -445,8 +448,13 @@ def extract_pattern(
     alphabet: int = DEFAULT_ALPHABET,
     labels: Mapping[str, Any] | None = None,
     payload: Mapping[str, Any] | None = None,
+    trend: bool = True,
 ) -> Pattern:
-    """Build the :class:`Pattern` of a loss window (and optional health, shape (5,) or (T, 5))."""
+    """Build the :class:`Pattern` of a loss window (and optional health, shape (5,) or (T, 5)).
+
+    Labels come from :func:`make_labels`; ``trend=False`` skips the fallback trend.
+    """
     return extract_patterns(
-        [curve], [health], segments=segments, alphabet=alphabet, labels=[labels], payloads=[payload]
-    )[0]
+        [curve], [health], segments=segments, alphabet=alphabet, labels=[labels],
+        payloads=[payload], trend=trend,
+    )[0]  # fmt: skip

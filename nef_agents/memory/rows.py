@@ -78,8 +78,9 @@ class Selector:
 
 
 def as_pattern(
-    curve: Any, health: Any, labels: Any, payload: Any, segments: int, alphabet: int
-) -> Pattern:
+    curve: Any, health: Any, labels: Any, payload: Any, segments: int, alphabet: int,
+    trend: bool = True,
+) -> Pattern:  # fmt: skip
     """The :class:`Pattern` to store or query: ``curve`` is a raw curve or a Pattern.
 
     A Pattern made with other segments/alphabet is recomputed from its raw
@@ -102,8 +103,9 @@ def as_pattern(
     if curve is None:
         raise ConfigError("curve is required (a 1-D array or a Pattern)")
     return extract_pattern(
-        curve, health, segments=segments, alphabet=alphabet, labels=labels, payload=mapping
-    )
+        curve, health, segments=segments, alphabet=alphabet, labels=labels, payload=mapping,
+        trend=trend,
+    )  # fmt: skip
 
 
 def encode_row(
