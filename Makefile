@@ -17,13 +17,16 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/nef minimize rosenbrock --dim 2 --x0=-1.2,1 --engine lbfgs --budget 2000 --seed 0
+	$(BIN)/nef run scenarios/rosenbrock.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m nef_agents.bench.engines
+	$(BIN)/python -m nef_agents.bench.health
+	$(BIN)/python -m nef_agents.bench.memory
+	$(BIN)/python -m nef_agents.bench.framework
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -60,7 +60,8 @@ def record(name: str, spec: dict[str, Any], seed: int, res: Any) -> dict[str, An
     decisions = [{"action": d["action"], "iteration": d["iteration"], "agent": d.get("agent"),
                   "outcome": (d.get("outcome") or {}).get("score"),
                   "harmful": (d.get("outcome") or {}).get("harmful"),
-                  "rolled_back": (d.get("outcome") or {}).get("rolled_back")} for d in res.decisions or []]
+                  "rolled_back": (d.get("outcome") or {}).get("rolled_back"),
+                  "rationale": str(d.get("rationale") or "")[:300]} for d in res.decisions or []]
     triggers = Counter(r["trigger"] for p in (res.pauses or []) for r in p["reasons"])
     return {
         "optimizer": name, "problem": spec["label"], "seed": seed, "best": float(res.fun),
@@ -225,7 +226,7 @@ def _agents_part(fw: dict[str, Any]) -> list[str]:
     why = ", ".join(f"{k} {v}" for k, v in triggers.most_common()) or "none"
     out = [f"- The framework paused {_g(pauses)} time(s) over {n} run(s) (median {_g(fw['median']['pauses'])} per run); "
            f"pause triggers: {why}."]
-    decs = [d for r in runs for d in r["decisions"]]
+    decs = [{**d, "seed": r["seed"]} for r in runs for d in r["decisions"]]
     if not decs:
         out.append("- The agents took no decision.")
     else:
@@ -237,7 +238,11 @@ def _agents_part(fw: dict[str, Any]) -> list[str]:
             harmful = sum(bool(d["harmful"]) for d in ds)
             rolled = sum(bool(d["rolled_back"]) for d in ds)
             extra = f", {harmful} harmful ({rolled} rolled back)" if harmful else ""
-            out.append(f"  - `{action}` {count} time(s): {mean}{extra}.")
+            agents = ", ".join(f"{a} {c}" for a, c in Counter(str(d["agent"]) for d in ds).most_common())
+            first = ds[0]
+            example = f" First (seed {first['seed']}, iteration {first['iteration']}): {first['rationale']}" \
+                if first.get("rationale") else ""
+            out.append(f"  - `{action}` {count} time(s) (proposed by {agents}): {mean}{extra}.{example}")
     switches = Counter(" -> ".join(r["engines"]) for r in runs if r["engines"])
     if switches:
         out.append("- Engine sequence: " + "; ".join(f"{k} ({v} run(s))" for k, v in switches.most_common()) + ".")

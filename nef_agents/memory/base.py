@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import functools
 import threading
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import networkx as nx
@@ -214,11 +215,17 @@ class BaseStore(abc.ABC):
         """Records written by run ``run_id``, by id."""
         return self.find(path, {"run_id": run_id})
 
-    def _fresh(self) -> None:
-        token = self._version_token()
+    def _fresh(self, token: Hashable = None) -> None:
+        """Drop caches built before the last committed write (``token`` read earlier, if given)."""
+        token = self._version_token() if token is None else token
         if token != self._cache_token:
             self._invalidate()
             self._cache_token = token
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Run the enclosed reads on one consistent snapshot (backends override)."""
+        yield
 
     @_locked
     def query(
@@ -249,11 +256,21 @@ class BaseStore(abc.ABC):
             raise ConfigError(f"health_weight must be finite and >= 0, got {health_weight!r}")
         flt = parse_filters(filters)
         pat = as_pattern(pattern, health, None, None, self.segments, self.alphabet, trend=False)
-        self._fresh()
+        # The version is read before the snapshot is taken: a write committed in
+        # between is in the snapshot but not in the token, so the next query
+        # rebuilds (harmless); the reverse order could cache a stale index.
+        token = self._version_token()
+        with self._snapshot():
+            self._fresh(token)
+            return self._query_locked(prefix, flt, pat, compression, int(k), float(health_weight))
+
+    def _query_locked(
+        self, prefix: str, flt: Filters, pat: Any, compression: str, k: int, health_weight: float
+    ) -> list[Match]:
         if compression == "full":
             if pat.curve is None:
                 raise ConfigError("compression='full' needs a raw curve in the query")
-            ids, dist = self._scan_full(prefix, flt, pat.curve, int(k))
+            ids, dist = self._scan_full(prefix, flt, pat.curve, k)
         else:
             short = compression == "short"
             col = "isax" if short else "sax"
@@ -272,7 +289,7 @@ class BaseStore(abc.ABC):
                 return self._select(Selector(prefix, flt, words=words, word_col=col), cols)
 
             ids, dist, self.last_query_stats = knn_search(
-                index, fetch, pat, int(k), compression, float(health_weight)
+                index, fetch, pat, k, compression, health_weight
             )
         if not len(ids):
             return []

@@ -12,6 +12,9 @@ Convention (shared with the decision log):
 
 Arrays come back as lists (``np.asarray`` restores them); values compare equal
 element by element, NaN matching NaN.
+
+The raw window of the ``full`` level has a binary codec here too
+(:func:`encode_window`): zlib of a small header and float64 bytes, exact.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import enum
 import json
 import math
 import pathlib
+import struct
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,8 +33,9 @@ import numpy as np
 
 from nef_agents.errors import ConfigError
 
-__all__ = ["to_jsonable", "from_jsonable", "dumps", "loads"]
+__all__ = ["to_jsonable", "from_jsonable", "dumps", "loads", "encode_window", "decode_window"]
 
+_WINDOW_MAGIC = b"NEFW\x01"
 _FLOAT_KEY = "__float__"
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
@@ -111,3 +117,32 @@ def dumps(obj: Any) -> str:
 def loads(text: str | bytes) -> Any:
     """Parse text written by :func:`dumps` back into Python values."""
     return from_jsonable(json.loads(text))
+
+
+def encode_window(curve: Any, health_series: Any = None) -> bytes:
+    """zlib blob of the raw window: magic, ``n``, health shape, then float64 LE bytes."""
+    x = np.ascontiguousarray(curve, dtype="<f8")
+    if x.ndim != 1 or x.size == 0:
+        raise ConfigError(f"curve must be a non-empty 1-D array, got shape {x.shape}")
+    h = None if health_series is None else np.ascontiguousarray(health_series, dtype="<f8")
+    if h is not None and h.ndim != 2:
+        raise ConfigError(f"health_series must be 2-D, got shape {h.shape}")
+    rows, cols = (0, 0) if h is None else h.shape
+    head = _WINDOW_MAGIC + struct.pack("<III", x.size, rows, cols)
+    body = x.tobytes() + (b"" if h is None else h.tobytes())
+    return zlib.compress(head + body, 6)
+
+
+def decode_window(blob: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    """Inverse of :func:`encode_window`: ``(curve, health_series or None)``."""
+    raw = zlib.decompress(blob)
+    if not raw.startswith(_WINDOW_MAGIC):
+        raise ConfigError("not a nef window blob (bad magic)")
+    off = len(_WINDOW_MAGIC)
+    n, rows, cols = struct.unpack_from("<III", raw, off)
+    off += 12
+    curve = np.frombuffer(raw, dtype="<f8", count=n, offset=off).astype(np.float64)
+    if rows == 0:
+        return curve, None
+    h = np.frombuffer(raw, dtype="<f8", count=rows * cols, offset=off + 8 * n)
+    return curve, h.astype(np.float64).reshape(rows, cols)

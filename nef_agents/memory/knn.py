@@ -172,7 +172,7 @@ def knn_search(
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         if mode == "ultra":
             pos = np.fromiter((index.position[r[1]] for r in rows), np.intp, len(rows))
-            return ids, np.sqrt(fine(pos))
+            return ids, np.sqrt(fine(pos))  # rows come from one snapshot: words are indexed
         paa = np.frombuffer(b"".join(r[2] for r in rows), "<f8").reshape(len(rows), -1)
         d = paa_distance(pattern.paa, paa)
         if use_health:

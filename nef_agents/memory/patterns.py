@@ -47,17 +47,17 @@ from __future__ import annotations
 
 import functools
 import math
-import struct
-import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 from scipy.stats import norm
 
 from nef_agents.errors import ConfigError
+from nef_agents.memory.codec import decode_window, encode_window
 from nef_agents.memory.labels import make_labels, outcome_sign, trend_label, trend_labels
+from nef_agents.memory.records import same_value
 
 __all__ = [
     "DEFAULT_SEGMENTS",
@@ -93,7 +93,6 @@ DEFAULT_SEGMENTS = 16
 DEFAULT_ALPHABET = 8
 INDEX_REFINEMENT = 8
 HEALTH_DIM = 5
-_WINDOW_MAGIC = b"NEFW\x01"
 
 
 def _check_params(segments: int, alphabet: int) -> None:
@@ -279,33 +278,6 @@ def full_distance(a: Any, b: Any) -> float:
     return float(np.sqrt(np.dot(d, d) / length))
 
 
-def encode_window(curve: Any, health_series: Any = None) -> bytes:
-    """zlib blob of the raw window: magic, ``n``, health shape, then float64 LE bytes."""
-    x = np.ascontiguousarray(_as_curve(curve), dtype="<f8")
-    h = None if health_series is None else np.ascontiguousarray(health_series, dtype="<f8")
-    if h is not None and h.ndim != 2:
-        raise ConfigError(f"health_series must be 2-D, got shape {h.shape}")
-    rows, cols = (0, 0) if h is None else h.shape
-    head = _WINDOW_MAGIC + struct.pack("<III", x.size, rows, cols)
-    body = x.tobytes() + (b"" if h is None else h.tobytes())
-    return zlib.compress(head + body, 6)
-
-
-def decode_window(blob: bytes) -> tuple[np.ndarray, np.ndarray | None]:
-    """Inverse of :func:`encode_window`: ``(curve, health_series or None)``."""
-    raw = zlib.decompress(blob)
-    if not raw.startswith(_WINDOW_MAGIC):
-        raise ConfigError("not a nef window blob (bad magic)")
-    off = len(_WINDOW_MAGIC)
-    n, rows, cols = struct.unpack_from("<III", raw, off)
-    off += 12
-    curve = np.frombuffer(raw, dtype="<f8", count=n, offset=off).astype(np.float64)
-    if rows == 0:
-        return curve, None
-    h = np.frombuffer(raw, dtype="<f8", count=rows * cols, offset=off + 8 * n)
-    return curve, h.astype(np.float64).reshape(rows, cols)
-
-
 def health_vector(health: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     """``(vector, series)`` from a length-5 vector or a ``(T, 5)`` series.
 
@@ -359,22 +331,7 @@ class Pattern:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Pattern):
             return NotImplemented
-
-        def same(a: Any, b: Any) -> bool:
-            if a is None or b is None:
-                return a is None and b is None
-            return bool(np.array_equal(a, b, equal_nan=True))
-
-        return (
-            self.sax == other.sax
-            and (self.segments, self.alphabet, self.length)
-            == (other.segments, other.alphabet, other.length)
-            and self.labels == other.labels
-            and all(
-                same(getattr(self, f), getattr(other, f))
-                for f in ("paa", "health", "curve", "health_series")
-            )
-        )
+        return all(same_value(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -365,6 +365,21 @@ class MemoryStore(BaseStore):
         with self._write() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """A read transaction: every read inside sees the same committed state (WAL)."""
+        if self.conn.in_transaction:
+            yield
+            return
+        with self._guard():
+            self.conn.execute("BEGIN")
+            try:
+                self.conn.execute("SELECT 1 FROM schema_version LIMIT 1").fetchall()  # pin it
+                yield
+            finally:
+                if self.conn.in_transaction:
+                    self.conn.execute("COMMIT")
+
     def _version_token(self) -> Hashable:
         with self._guard():
             # data_version changes when another connection commits; _writes counts ours.
