@@ -46,7 +46,9 @@ class AnomalyAgent:
                         "point with half the step", step_factor=0.5)
         if ("spike" in kinds or board.trend.label == "diverging") and not again:
             out.add("rollback", 0.5, "loss spike: return to the best point with half the step", step_factor=0.5)
-        stationary = ctx.engine_done is not None or board.trend.label == "stationary"
+        # Only a finished engine is a certified stationary point: a "stationary" trend while the
+        # engine still runs is usually a long, flat valley (ill-conditioning), where leaving hurts.
+        stationary = ctx.engine_done is not None
         if stationary:
             self._stationary(board, out)
         if board.trend.label == "plateau" and board.health.diversity < 0.2 and not stationary:

@@ -96,8 +96,8 @@ class TheoryAgent:
         grad_ratio = num(board, "grad_ratio")
         a = proposal.action
         score, reason = 0.0, "consistent with the curvature and step history"
-        if a in ("restart", "inject_diversity") and trend == "converging" and not ctx.engine_done:
-            score, reason = -0.6, "the loss is still converging; leaving this basin wastes the descent"
+        if a in ("restart", "inject_diversity") and not ctx.engine_done and trend in ("converging", "stationary"):
+            score, reason = -0.6, f"the engine is still running and the trend is {trend}; leaving this basin wastes the descent"
         elif a == "restart" and ctx.engine_done:
             score, reason = 0.2, "the local run converged; only a restart can find a better basin"
         elif a == "rollback" and not board.anomalies and trend not in ("diverging", "oscillating"):
