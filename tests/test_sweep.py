@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from nef_agents.cli import app
@@ -41,3 +42,14 @@ def test_sweep_cli_json_and_bad_scenario_exit_codes(tmp_path):
     bad = runner.invoke(app, ["sweep", str(tmp_path / "nope.toml"), "--memory", str(tmp_path / "other.sqlite")])
     assert bad.exit_code == 2
     assert not (tmp_path / "other.sqlite").exists()
+
+
+def test_sweep_on_a_dask_scheduler_gives_the_pool_results(tmp_path):
+    """Naming a Dask scheduler runs the same tasks there, with the same results."""
+    distributed = pytest.importorskip("dask.distributed")
+    mem = tmp_path / "m.sqlite"
+    MemoryStore(mem).close()
+    local = sweep(SCENARIO, seeds="0", memory=mem, workers=1, out_dir=tmp_path, learn=False)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cl:
+        remote = sweep(SCENARIO, seeds="0", memory=mem, scheduler=cl.scheduler_address, out_dir=tmp_path, learn=False)
+    assert [r["fun"] for r in remote["results"]] == [r["fun"] for r in local["results"]]
