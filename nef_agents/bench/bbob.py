@@ -378,7 +378,7 @@ def format_tables(result: BenchResult) -> str:
     c = result.config
     head = (
         f"bbob: dims {list(c['dims'])}, instances {list(c['instances'])}, "
-        f"{len(c['functions'])} functions, budget {c['budget_multiplier']}·D, "
+        f"{len(c['functions'])} functions, budget {c['budget_multiplier']:g}·D, "
         f"{len(result.tasks)} runs, wall {result.wall_seconds:.1f} s\n\n"
     )
     notes = []

@@ -59,14 +59,25 @@ def seed_experiment() -> str:
         ("framework wrapping GD", dict(engine=["gd", "framework"])),
     ]:
         t = time.perf_counter()
-        r = minimize(fn.f, x0, jac=fn.grad, seed=0, budget=100_000,
-                     options={"gd": {"learning_rate": 1e-3}, "framework": {"maxiter": 500}}, **kw)
+        r = minimize(
+            fn.f,
+            x0,
+            jac=fn.grad,
+            seed=0,
+            budget=100_000,
+            options={"gd": {"learning_rate": 1e-3}, "framework": {"maxiter": 500}},
+            **kw,
+        )
         wall = time.perf_counter() - t
         acts = ", ".join(f"{d['action']}@{d['iteration']}" for d in r.decisions[:6]) or "-"
-        rows.append(f"| {label} | ({r.x[0]:.6f}, {r.x[1]:.6f}) | {r.fun:.3g} | {r.nit} | {r.nfev} | "
-                    f"{wall:.3f} | {len(r.pauses)} | {len(r.anomalies)} | {acts} |")
-    head = ("| run | final x | f | iterations | evaluations | wall s | pauses | anomalies | decisions |\n"
-            "|---|---|---|---|---|---|---|---|---|")
+        rows.append(
+            f"| {label} | ({r.x[0]:.6f}, {r.x[1]:.6f}) | {r.fun:.3g} | {r.nit} | {r.nfev} | "
+            f"{wall:.3f} | {len(r.pauses)} | {len(r.anomalies)} | {acts} |"
+        )
+    head = (
+        "| run | final x | f | iterations | evaluations | wall s | pauses | anomalies | decisions |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
     return head + "\n" + "\n".join(rows)
 
 
@@ -86,7 +97,9 @@ def auto_vs_scipy() -> str:
             hits.append(count["n"])
         return v
 
-    s = scipy_minimize(f, x0, jac=fn.grad, method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-12})
+    s = scipy_minimize(
+        f, x0, jac=fn.grad, method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-12}
+    )
     rows.append(("scipy L-BFGS-B", s.fun, s.nfev, s.njev, hits[0] if hits else None))
     out = ["| method | final f | nfev | njev | evaluations to f < 1e-12 |", "|---|---|---|---|---|"]
     out += [f"| {a} | {b:.3g} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
@@ -94,8 +107,10 @@ def auto_vs_scipy() -> str:
 
 
 def ablation(seeds: int) -> str:
-    out = ["| function (d, budget, target) | variant | median evals to target | reached | median final f - f_opt |",
-           "|---|---|---|---|---|"]
+    out = [
+        "| function (d, budget, target) | variant | median evals to target | reached | median final f - f_opt |",
+        "|---|---|---|---|---|",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for name, (dim, budget, tol, use_grad) in ABLATION.items():
             fn = F.get(name, dim=dim)
@@ -113,14 +128,24 @@ def ablation(seeds: int) -> str:
                 for seed in range(seeds):
                     lo, hi = fn.bounds
                     x0 = np.random.default_rng(1000 + seed).uniform(lo, hi, fn.dim) * 0.8
-                    r = minimize(fn.f, x0, jac=fn.grad if use_grad else None, budget=budget, seed=seed,
-                                 bounds=[fn.bounds] * fn.dim, adjustable=fn.adjustable, **kw)
+                    r = minimize(
+                        fn.f,
+                        x0,
+                        jac=fn.grad if use_grad else None,
+                        budget=budget,
+                        seed=seed,
+                        bounds=[fn.bounds] * fn.dim,
+                        adjustable=fn.adjustable,
+                        **kw,
+                    )
                     evals.append(_evals_to(r, fn.f_opt + tol))
                     finals.append(r.fun - fn.f_opt)
                 reached = sum(e is not None for e in evals)
                 med = np.median([e if e is not None else budget for e in evals])
-                out.append(f"| {name} ({dim}, {budget}, {tol:g}) | {label} | {med:.0f} | {reached}/{seeds} | "
-                           f"{np.median(finals):.3g} |")
+                out.append(
+                    f"| {name} ({dim}, {budget}, {tol:g}) | {label} | {med:.0f} | {reached}/{seeds} | "
+                    f"{np.median(finals):.3g} |"
+                )
             shared.close()
     return "\n".join(out)
 
