@@ -178,10 +178,11 @@ def plot_ecdf(curves: Mapping[str, Mapping[str, Mapping]], dim: int, path: Path)
     panels = ("all", *GROUPS)
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), sharex=True, sharey=True)
     for ax, group in zip(axes.ravel(), panels, strict=True):
-        for label, per_dim in curves.items():
+        for k, (label, per_dim) in enumerate(curves.items()):
             c = per_dim.get(str(dim), {}).get(group)
-            if c:
-                ax.plot(c["x"], c["y"], drawstyle="steps-post", label=label)
+            if c:  # colour and dash by label index: coinciding curves stay visible
+                style = {"color": f"C{k % 10}", "linestyle": ("-", "--", "-.", ":")[k % 4]}
+                ax.plot(c["x"], c["y"], drawstyle="steps-post", label=label, **style)
         title = "all functions" if group == "all" else f"{GROUP_LABELS[group]} {group}"
         ax.set_title(title, fontsize=10)
         ax.set_ylim(-0.02, 1.02)

@@ -47,14 +47,22 @@ class Baselines:
 
     def update(self, values: Sequence[float]) -> Baselines:
         """The baseline after one more observation (this one is unchanged)."""
-        x = [float(v) for v in values]
         if self.count == 0:
+            x = [float(v) for v in values]
             return Baselines(tuple(x), (0.0,) * len(x), 1, self.alpha)
         a = self.alpha
-        diffs = [v - m for v, m in zip(x, self.mean, strict=True)]
-        mean = tuple(m + a * d for m, d in zip(self.mean, diffs, strict=True))
-        var = tuple((1.0 - a) * (v + a * d * d) for v, d in zip(self.var, diffs, strict=True))
-        return Baselines(mean, var, self.count + 1, a)
+        c = 1.0 - a
+        old_mean, old_var = self.mean, self.var
+        if len(values) != len(old_mean):
+            raise ValueError("zip() argument 2 is shorter/longer than argument 1")
+        mean, var = [], []
+        for i, v in enumerate(values):
+            m = old_mean[i]
+            d = float(v) - m
+            ad = a * d
+            mean.append(m + ad)
+            var.append(c * (old_var[i] + ad * d))
+        return Baselines(tuple(mean), tuple(var), self.count + 1, a)
 
     def zscores(self, values: Sequence[float]) -> list[float]:
         """``(x - mean) / max(sd, 0.05)`` per metric."""

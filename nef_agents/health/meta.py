@@ -107,31 +107,51 @@ class MetaLearner:
         m = np.asarray(metrics, dtype=float).ravel().tolist()
         if len(m) != _N:
             raise ConfigError(f"`metrics` must have {_N} entries, got {len(m)}")
+        self.observe_floats(m, float(loss))
+
+    def observe_floats(self, m: list[float], loss: float) -> None:
+        """:meth:`observe` for a list of 5 Python floats and a float loss (no conversion)."""
         if not (math.isfinite(loss) and all(math.isfinite(v) for v in m)):
             return
-        self._pending.append((m, float(loss)))
-        if len(self._pending) == self.k + 1:
-            losses = [p[1] for p in self._pending]
-            path = sum(abs(b - a) for a, b in zip(losses, losses[1:], strict=False))
-            y = (losses[0] - losses[-1]) / path if path > 0.0 else 0.0
-            self._learn(self._pending[0][0], y)
+        pending = self._pending
+        pending.append((m, loss))
+        if len(pending) == self.k + 1:
+            path = 0
+            a = pending[0][1]
+            for _, b in pending:
+                path += abs(b - a)
+                a = b
+            y = (pending[0][1] - loss) / path if path > 0.0 else 0.0
+            self._learn(pending[0][0], y)
 
     def _learn(self, m: list[float], y: float) -> None:
         b = self.beta
         if self.count == 0:
             self._mean_m, self._mean_y = list(m), y
         else:
-            dm = [v - mu for v, mu in zip(m, self._mean_m, strict=True)]
+            c1 = 1 - b
+            mean_m, cov, var_m = self._mean_m, self._cov, self._var_m
             dy = y - self._mean_y
-            self._mean_m = [mu + b * d for mu, d in zip(self._mean_m, dm, strict=True)]
+            new_mean, new_cov, new_var = [], [], []
+            for i in range(_N):
+                d = m[i] - mean_m[i]
+                bd = b * d
+                new_mean.append(mean_m[i] + bd)
+                new_cov.append(c1 * (cov[i] + bd * dy))
+                new_var.append(c1 * (var_m[i] + bd * d))
+            self._mean_m, self._cov, self._var_m = new_mean, new_cov, new_var
             self._mean_y += b * dy
-            self._cov = [(1 - b) * (c + b * d * dy) for c, d in zip(self._cov, dm, strict=True)]
-            self._var_m = [(1 - b) * (v + b * d * d) for v, d in zip(self._var_m, dm, strict=True)]
-            self._var_y = (1 - b) * (self._var_y + b * dy * dy)
+            self._var_y = c1 * (self._var_y + b * dy * dy)
         self.count += 1
-        w = [wi * math.exp(self.lr * r) for wi, r in zip(self._w, self._rho(), strict=True)]
+        lr, var_y = self.lr, self._var_y
+        w = []
+        for wi, c, v in zip(self._w, self._cov, self._var_m, strict=True):
+            den = math.sqrt(v * var_y)
+            r = min(1.0, max(-1.0, c / den)) if den > 1e-12 else 0.0
+            w.append(wi * math.exp(lr * r))
         total = sum(w)
-        self._w = [(1 - self.share) * wi / total + self.share / _N for wi in w]
+        keep, floor = 1 - self.share, self.share / _N
+        self._w = [keep * wi / total + floor for wi in w]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state; :meth:`from_dict` restores a learner that behaves identically."""
