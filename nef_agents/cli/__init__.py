@@ -16,6 +16,7 @@ from nef_agents.cli import replay as _replay  # noqa: F401
 from nef_agents.cli import plot as _plot  # noqa: F401
 from nef_agents.cli import run as _run  # noqa: F401
 from nef_agents.cli import sweep as _sweep  # noqa: F401
+from nef_agents.cli import bench as _bench  # noqa: F401
 # -- end of command modules --
 
 __all__ = ["app"]
