@@ -54,25 +54,33 @@ EXPLORE_PATIENCE = 5  # exploratory outcomes wait up to this many times outcome_
 
 
 def choose_auto(problem: Problem) -> str:
-    """``lbfgs`` with a gradient or when finite differences look trustworthy, else ``cmaes``.
+    """``lbfgs`` with a gradient or when the objective looks smooth at x0, else ``cmaes``.
 
-    The probe compares central differences at two step sizes at x0
-    (h = eps^(1/3) and 1e-3, relative): a smooth objective gives
-    |g1 - g2| <= 0.05 (|g1| + |g2|); noise, plateaus or steps do not.
-    Costs 4 d evaluations, counted.
+    The probe takes the finite-difference gradient g at x0 and one more point,
+    x1 = x0 - a u with u = g / |g| and a = 1e-4 max(1, |x0|_inf), and asks
+    whether the decrease matches the linear model:
+    0.5 <= (f(x0) - f(x1)) / (a |g|) <= 1.5. Noise, plateaus and steps fail it.
+    It costs one evaluation beyond what lbfgs spends at x0 anyway (the
+    problem remembers f and g at x0, so the engine does not pay for them twice).
     """
     if problem.has_gradient:
         return "lbfgs"
-    if problem.remaining < 4 * problem.dim + 1:
+    if problem.remaining < 2 * problem.dim + 3:
         return "cmaes"
-    g1 = problem.grad(problem.x0)
-    g2 = problem.grad(problem.x0, rel_step=1e-3)
-    if g1 is None or g2 is None:
+    x0 = problem.x0
+    f0 = problem.f(x0)
+    g = problem.grad(x0, f0) if math.isfinite(f0) else None
+    if g is None:
         return "cmaes"
-    n1, n2 = float(np.linalg.norm(g1)), float(np.linalg.norm(g2))
-    if n1 == 0.0 and n2 == 0.0:
+    norm = float(np.linalg.norm(g))
+    if norm == 0.0 or not math.isfinite(norm):
         return "cmaes"
-    return "lbfgs" if float(np.linalg.norm(g1 - g2)) <= 0.05 * (n1 + n2) else "cmaes"
+    a = 1e-4 * max(1.0, float(np.max(np.abs(x0))))
+    f1 = problem._eval(x0 - a * g / norm)
+    if not math.isfinite(f1):
+        return "cmaes"
+    ratio = (f0 - f1) / (a * norm)
+    return "lbfgs" if 0.5 <= ratio <= 1.5 else "cmaes"
 
 
 def _split_options(options: Mapping[str, Any] | None, phases: list[Phase]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:

@@ -160,6 +160,8 @@ class Problem:
         self.best_nfev = 0
         self.last_terms: dict[str, float] | None = None
         self.improvements: list[tuple[int, float]] = []  # (nfev, best_f) at each strict improvement
+        self._memo_f: tuple[bytes, float] | None = None  # last point asked through f() and its value
+        self._memo_g: tuple[bytes, Array] | None = None  # last point asked through grad() and its gradient
 
     # -- geometry ---------------------------------------------------------------------------
     def project(self, x: Array) -> Array:
@@ -193,7 +195,21 @@ class Problem:
 
     # -- evaluation ---------------------------------------------------------------------------
     def f(self, x: Array) -> float:
-        """Evaluate at ``project(x)``; ``+inf`` on failure; BudgetExhausted when the budget is spent."""
+        """Evaluate at ``project(x)``; ``+inf`` on failure; BudgetExhausted when the budget is spent.
+
+        Asking again for the point this method evaluated last returns the
+        remembered value without calling the objective (and without counting):
+        an engine started where a probe just looked costs nothing twice.
+        """
+        key = np.asarray(x, dtype=float).tobytes()
+        if self._memo_f is not None and self._memo_f[0] == key:
+            return self._memo_f[1]
+        value = self._eval(x)
+        self._memo_f = (key, value) if math.isfinite(value) else None
+        return value
+
+    def _eval(self, x: Array) -> float:
+        """One counted evaluation (no memo)."""
         if self.budget is not None and self.nfev >= self.budget:
             raise BudgetExhausted(f"evaluation budget of {self.budget} reached")
         x = self.project(x)
@@ -249,6 +265,15 @@ class Problem:
         one-sided difference (using ``fx`` when given) at a bound. ``rel_step``
         replaces ``eps^(1/3)`` (used by the smoothness probe of ``engine="auto"``).
         """
+        key = np.asarray(x, dtype=float).tobytes()
+        if rel_step is None and self._memo_g is not None and self._memo_g[0] == key:
+            return self._memo_g[1].copy()
+        g = self._grad(x, fx, rel_step)
+        if rel_step is None and g is not None:
+            self._memo_g = (key, g.copy())
+        return g
+
+    def _grad(self, x: Array, fx: float | None, rel_step: float | None) -> Array | None:
         x = self.project(x)
         if self._jac is not None:
             self.njev += 1
@@ -281,11 +306,11 @@ class Problem:
             down[i] = x[i] - h[i]
             can_up, can_down = up[i] <= self.upper[i], down[i] >= self.lower[i]
             if can_up and can_down:
-                g[i] = (self.f(up) - self.f(down)) / (2.0 * h[i])
+                g[i] = (self._eval(up) - self._eval(down)) / (2.0 * h[i])
             else:
                 if fx is None:
                     fx = self.f(x)
-                g[i] = (self.f(up) - fx) / h[i] if can_up else (fx - self.f(down)) / h[i]
+                g[i] = (self._eval(up) - fx) / h[i] if can_up else (fx - self._eval(down)) / h[i]
             if not math.isfinite(g[i]):
                 return None
         return g
@@ -305,6 +330,7 @@ class Problem:
             if not (math.isfinite(w) and w >= 0):
                 raise ConfigError(f"weight of term {k!r} must be finite and >= 0, got {w}")
         self.term_weights = {**self.term_weights, **{k: float(w) for k, w in weights.items()}}
+        self._memo_f = self._memo_g = None  # remembered values were weighted the old way
 
     def true_value(self, x: Array) -> float:
         """The user's objective at ``x`` without counting or weighting (used only for checks)."""

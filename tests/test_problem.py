@@ -23,8 +23,19 @@ def test_counts_function_and_gradient_evaluations_separately():
     p = Problem(sphere, [1.0, 2.0], jac=lambda x: 2 * x)
     p.f(p.x0)
     p.grad(p.x0)
-    p.grad(p.x0)
+    p.grad(p.x0 + 1.0)
     assert (p.nfev, p.njev) == (1, 2)
+
+
+def test_asking_again_for_the_last_point_is_free():
+    """f and grad at the point just asked for are remembered, not recomputed or counted."""
+    calls = []
+    p = Problem(lambda x: calls.append(1) or float(x @ x), [1.0, 2.0])
+    assert p.f(p.x0) == p.f(p.x0) == 5.0
+    g1, g2 = p.grad(p.x0), p.grad(p.x0)
+    assert len(calls) == p.nfev == 5 and np.array_equal(g1, g2)
+    p.f(p.x0 + 1.0)
+    assert p.nfev == 6
 
 
 def test_finite_difference_gradient_counts_two_evaluations_per_coordinate():
@@ -75,10 +86,10 @@ def test_budget_stops_evaluation_exactly():
     """No evaluation happens past the budget; BudgetExhausted is raised instead."""
     calls = []
     p = Problem(lambda x: calls.append(1) or 1.0, [0.0], budget=3)
-    for _ in range(3):
-        p.f(p.x0)
+    for k in range(3):
+        p.f(p.x0 + k)
     with pytest.raises(BudgetExhausted):
-        p.f(p.x0)
+        p.f(p.x0 + 3)
     assert len(calls) == 3 and p.nfev == 3
 
 
@@ -157,9 +168,9 @@ def test_nfev_never_exceeds_budget_and_best_is_finite(xs, budget):
     vals = []
     p = Problem(lambda x: vals.append(float(np.sum(x))) or float(np.sum(x)), [0.0] * len(xs), budget=budget)
     with warnings.catch_warnings():
-        for _ in range(budget + 5):
+        for k in range(budget + 5):
             try:
-                p.f(np.asarray(xs))
+                p.f(np.asarray(xs) + k)
             except BudgetExhausted:
                 break
     assert p.nfev <= budget and p.best_f == min(vals)
