@@ -77,7 +77,8 @@ def _executor_map(fn: Callable[[SweepTask], dict[str, Any]], tasks: Sequence[Swe
                   scheduler: str | None, on_done: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
     if scheduler:
         try:
-            from dask.distributed import Client, as_completed as dask_completed
+            from dask.distributed import Client
+            from dask.distributed import as_completed as dask_completed
         except ImportError:
             raise ConfigError("`--scheduler` needs dask.distributed: pip install 'nef_agents[distributed]'") from None
         with Client(scheduler) as client:

@@ -8,15 +8,16 @@ the shared ``app`` when imported here.
 
 from __future__ import annotations
 
-from nef_agents.cli.app import app
+from nef_agents.cli import bench as _bench  # noqa: F401
 
 # command modules (each registers on `app`):
 from nef_agents.cli import memory as _memory  # noqa: F401
-from nef_agents.cli import replay as _replay  # noqa: F401
 from nef_agents.cli import plot as _plot  # noqa: F401
+from nef_agents.cli import replay as _replay  # noqa: F401
 from nef_agents.cli import run as _run  # noqa: F401
 from nef_agents.cli import sweep as _sweep  # noqa: F401
-from nef_agents.cli import bench as _bench  # noqa: F401
+from nef_agents.cli.app import app
+
 # -- end of command modules --
 
 __all__ = ["app"]
