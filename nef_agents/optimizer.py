@@ -232,6 +232,9 @@ class Run:
             trouble = obs.pause.pause or state.done is not None or (urgent and phase.agents)
             if not trouble:
                 continue
+            open_phase_ends = not phase.agents and phase.iterations is None and phase_idx + 1 < len(self.phases)
+            if not phase.agents and not obs.pause.pause and not open_phase_ends:
+                return 0, f"converged: {state.done}"  # the engine finished and nobody deliberates: no pause
             reasons = [r.model_dump() for r in obs.pause.reasons]
             if state.done is not None:
                 reasons.append({"trigger": "engine_done", "value": 1.0, "threshold": 1.0, "detail": state.done})
@@ -243,7 +246,7 @@ class Run:
             if p.exhausted:
                 return 1, f"evaluation budget of {p.budget} reached"
             if not phase.agents:
-                if phase.iterations is None and phase_idx + 1 < len(self.phases):
+                if open_phase_ends:
                     phase_idx, phase_iters = phase_idx + 1, 0  # an open-ended phase ends at its first pause
                     try:
                         loop = self._enter_phase(loop, self.phases[phase_idx])
