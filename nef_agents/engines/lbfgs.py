@@ -9,13 +9,27 @@ Direction (Nocedal & Wright, Alg. 7.4): with the last ``m`` pairs
     d = -r
 
 The step ``x+ = P(x + alpha d)`` comes from ``scipy.optimize.line_search``
-(strong Wolfe, ``c1 = 1e-4``, ``c2 = 0.9``), with an Armijo backtracking
-fallback when it fails. Every point the line search asks for is evaluated at
-most once per step (``f`` and ``grad`` are cached separately, so a point that
-fails the Armijo test costs no gradient).
+(strong Wolfe, ``c1 = 1e-4``, ``c2 = 0.9``). Every point the line search asks
+for is evaluated at most once per step (``f`` and ``grad`` are cached
+separately, so a point that fails the Armijo test costs no gradient). When it
+fails along a quasi-Newton direction, the step is retried once along steepest
+descent scaled by ``gamma`` (the memory is kept); only that retry, or a step
+without pairs, falls back to Armijo backtracking, and if that fails too the
+engine is done ("line search failed").
 
-Pairs with ``s'y <= 1e-10 |s||y|`` are skipped (they would break positive
-definiteness); a direction that is not a descent direction resets the memory.
+Pairs with ``s'y <= eps y'y`` (``eps`` = machine epsilon) are skipped, as in
+L-BFGS-B (they would break positive definiteness); a quasi-Newton direction that
+is not a descent direction resets the memory.
+
+Finite-difference gradients (no ``jac``): the Problem's central differences use
+``h_i = eps^(1/3) max(1, |x_i|)``. Across the floor of a narrow valley whose
+curvature changes on a scale below ``h`` (bbob f10/f12: condition 1e6 and the
+T_osz/T_asy transforms) their truncation error is of the order of the gradient
+itself, and a fixed ``h`` stalls the search or creates false stationary points.
+So the engine lowers the relative step (passed as ``Problem.grad(rel_step=)``,
+same ``2 d`` evaluations per gradient) toward ``eps^(1/2)``: to the relative
+length of an accepted step shorter than ``h``, and by 100x (re-differencing at
+``x``) whenever a Wolfe search fails, before any fallback.
 
 Bounds (a projected variant, not L-BFGS-B): trial points are projected onto the
 box, components of ``d`` that push a variable already at its bound further out
@@ -47,6 +61,9 @@ from nef_agents.errors import ConfigError
 from nef_agents.problem import Problem
 
 Array = np.ndarray
+_EPS = float(np.finfo(float).eps)
+_FD_REL_MAX = _EPS ** (1.0 / 3.0)  # the Problem's central-difference step
+_FD_REL_MIN = _EPS**0.5
 
 
 class _GradientFailed(Exception):
@@ -62,6 +79,10 @@ class LBFGSState(EngineState):
     the next step. ``alpha0``: the first trial step along it, so ``step_scale`` =
     ``alpha0 |direction|_2`` is the length of the next first trial step in x
     units. ``stall``: consecutive steps whose relative f change was below ``ftol``.
+    ``f_prev``: f before the last successful step (for the first trial step after
+    a memory reset). ``retry``: the current direction is the steepest-descent retry
+    after a failed line search. ``fd_rel``: relative finite-difference step passed
+    to :meth:`Problem.grad` (``None``: the Problem's default ``eps^(1/3)``).
     """
 
     s_hist: tuple[Array, ...] = ()
@@ -69,6 +90,9 @@ class LBFGSState(EngineState):
     direction: Array | None = None
     alpha0: float = 1.0
     stall: int = 0
+    f_prev: float | None = None
+    retry: bool = False
+    fd_rel: float | None = None
 
 
 class LBFGS:
@@ -80,8 +104,10 @@ class LBFGS:
     ``max_backtracks`` (30, for the Armijo fallback).
 
     First trial step: with curvature pairs, ``alpha = 1`` (the quasi-Newton
-    step). Without (first step, after a reset), ``alpha = min(1, 1/|d|_2)``,
-    a first move of length ``min(|g|_2, 1)`` as in scipy's BFGS/L-BFGS-B;
+    step, or the ``gamma``-scaled steepest-descent step). Without (after a
+    reset): scipy's ``min(1, 1.01 * 2 (f - f_prev) / g'd)``, so the first trial
+    repeats the last decrease; on the first step ``alpha = min(1, 1/|d|_2)``,
+    a first move of length ``min(|g|_2, 1)`` as in scipy's BFGS/L-BFGS-B, and
     ``hint["step_scale"]`` replaces that length. ``rescale(state, k)`` multiplies
     the next line search's first trial step only: later steps return to the
     natural step of 1, which is what makes quasi-Newton fast.
@@ -136,15 +162,37 @@ class LBFGS:
             return replace(state, done="no finite value and gradient at x")
         o = self.options
         x, f, g = state.x, state.f, state.g
-        got = self._line_search(problem, x, f, g, state.alpha0 * state.direction)
+        refinable = not problem.has_gradient and (state.fd_rel or _FD_REL_MAX) > _FD_REL_MIN
+        got = self._line_search(
+            problem,
+            x,
+            f,
+            g,
+            state.alpha0 * state.direction,
+            state.fd_rel,
+            fallback=not refinable and (state.retry or not state.s_hist),
+        )
         if got is None:
-            if state.s_hist:  # the quasi-Newton model may be stale: retry once as steepest descent
-                return self._with_direction(problem, state, (), (), nit=state.nit + 1)
+            if refinable:
+                # A finite-difference gradient too coarse for the scale the search works at
+                # (truncation error across a narrow valley): refine it and try again.
+                rel = max(_FD_REL_MIN, 0.01 * (state.fd_rel or _FD_REL_MAX))
+                gr = problem.grad(x, fx=f, rel_step=rel)
+                if gr is None:
+                    return replace(state, nit=state.nit + 1, done="line search failed")
+                refined = replace(state, g=gr, fd_rel=rel, retry=False)
+                return self._with_direction(problem, refined, state.s_hist, state.y_hist, state.nit + 1)
+            if state.s_hist and not state.retry:
+                # the quasi-Newton model may be stale: retry once along steepest descent, keeping it
+                return self._with_direction(
+                    problem, state, state.s_hist, state.y_hist, nit=state.nit + 1, steepest=True
+                )
             return replace(state, nit=state.nit + 1, done="line search failed")
         xn, fn, gn = got
         s, y = xn - x, gn - g
         S, Y = state.s_hist, state.y_hist
-        if s @ y > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
+        sy = float(s @ y)
+        if sy > _EPS * float(y @ y) and math.isfinite(sy):
             S, Y = (S + (s,))[-o["history"] :], (Y + (y,))[-o["history"] :]
         stall = state.stall + 1 if abs(f - fn) <= o["ftol"] * max(abs(f), abs(fn), 1.0) else 0
         done = None
@@ -152,7 +200,12 @@ class LBFGS:
             done = "gradient norm below gtol"
         elif stall >= 2:
             done = "f stopped changing"
-        moved = replace(state, x=xn, f=fn, g=gn, stall=stall, done=done)
+        fd_rel = state.fd_rel
+        if not problem.has_gradient:
+            fd_rel = _fd_rel_after(fd_rel, s, xn)
+        moved = replace(
+            state, x=xn, f=fn, g=gn, stall=stall, done=done, f_prev=f, retry=False, fd_rel=fd_rel
+        )
         return self._with_direction(problem, moved, S, Y, nit=state.nit + 1)
 
     def rescale(self, state: LBFGSState, factor: float) -> LBFGSState:
@@ -169,23 +222,66 @@ class LBFGS:
         S: tuple[Array, ...],
         Y: tuple[Array, ...],
         nit: int,
+        steepest: bool = False,
     ) -> LBFGSState:
-        """Attach the next direction and first trial step; reset the memory if not a descent direction."""
+        """Attach the next direction and first trial step.
+
+        The quasi-Newton direction gets the trial step 1. A steepest-descent
+        direction (``steepest``: the retry after a failed line search, which keeps
+        the memory; or a quasi-Newton direction that is not a descent direction,
+        which drops it) is scaled by ``gamma = s'y / y'y`` of the newest pair, so
+        its trial step 1 is again a Newton-like step. Without any pair, the trial
+        step follows scipy's rule ``min(1, 1.01 * 2 (f - f_prev) / g'd)`` (a step
+        that would repeat the last decrease), or a first move of length
+        ``min(|g|, 1)`` when there is no previous step.
+        """
         g = state.g
-        d = _mask(problem, state.x, g, -_two_loop(g, S, Y)) if S else _mask(problem, state.x, g, -g)
-        if S and not (np.all(np.isfinite(d)) and d @ g < 0):
-            S, Y = (), ()
-            d = _mask(problem, state.x, g, -g)
+        gamma = _gamma(S, Y)
+        d = None
+        if S and not steepest:
+            d = _mask(problem, state.x, g, -_two_loop(g, S, Y))
+            if not (np.all(np.isfinite(d)) and d @ g < 0):
+                d = None
+                if not state.retry:
+                    S, Y = (), ()
+        if d is None:
+            d = _mask(problem, state.x, g, -(gamma or 1.0) * g)
         dn = float(np.linalg.norm(d))
-        alpha0 = 1.0 if S else (min(1.0, 1.0 / dn) if dn > 0 else 1.0)
+        if gamma is not None:
+            alpha0 = 1.0
+        else:
+            alpha0 = min(1.0, 1.0 / dn) if dn > 0 else 1.0
+            slope = float(g @ d)
+            if state.f_prev is not None and slope < 0:
+                a = 1.01 * 2.0 * (state.f - state.f_prev) / slope
+                if math.isfinite(a) and a > 0:
+                    alpha0 = min(1.0, a)
         return replace(
-            state, s_hist=S, y_hist=Y, direction=d, alpha0=alpha0, step_scale=alpha0 * dn, nit=nit
+            state,
+            s_hist=S,
+            y_hist=Y,
+            direction=d,
+            alpha0=alpha0,
+            step_scale=alpha0 * dn,
+            nit=nit,
+            retry=steepest,
         )
 
     def _line_search(
-        self, problem: Problem, x: Array, f: float, g: Array, p: Array
+        self,
+        problem: Problem,
+        x: Array,
+        f: float,
+        g: Array,
+        p: Array,
+        fd_rel: float | None,
+        fallback: bool = True,
     ) -> tuple[Array, float, Array] | None:
-        """A point ``P(x + alpha p)`` with finite f and gradient satisfying Wolfe, else Armijo; or None."""
+        """A point ``P(x + alpha p)`` with finite f and gradient satisfying Wolfe, else Armijo; or None.
+
+        ``fallback=False`` skips the Armijo backtracking (the caller will refine a
+        finite-difference gradient first).
+        """
         o = self.options
         fs: dict[bytes, float] = {x.tobytes(): f}
         gs: dict[bytes, Array] = {x.tobytes(): g}
@@ -201,7 +297,7 @@ class LBFGS:
             z = problem.project(z)
             k = z.tobytes()
             if k not in gs:
-                gz = problem.grad(z, fx=fs.get(k))
+                gz = problem.grad(z, fx=fs.get(k), rel_step=fd_rel)
                 if gz is None:
                     raise _GradientFailed
                 gs[k] = gz
@@ -231,6 +327,8 @@ class LBFGS:
             got = accept(alpha)
             if got is not None:
                 return got
+        if not fallback:
+            return None
         # Armijo backtracking along the projected path; points the line search tried are free.
         alpha = 1.0
         slope_ok = g @ p < 0
@@ -247,6 +345,31 @@ class LBFGS:
                     return got
             alpha *= 0.5
         return None
+
+
+def _gamma(S: tuple[Array, ...], Y: tuple[Array, ...]) -> float | None:
+    """``s'y / y'y`` of the newest pair (the initial inverse-Hessian scale), or None without pairs."""
+    if not S:
+        return None
+    gam = float(S[-1] @ Y[-1]) / float(Y[-1] @ Y[-1])
+    return gam if math.isfinite(gam) and gam > 0 else None
+
+
+def _fd_rel_after(rel: float | None, s: Array, x: Array) -> float | None:
+    """The finite-difference step for the next gradients after an accepted step ``s`` to ``x``.
+
+    Central differences use ``h_i = rel max(1, |x_i|)``. When the engine moves by
+    less than that, it resolves f on a finer scale than its gradient does, and the
+    truncation error of the differences (large where the curvature changes fast,
+    e.g. across the floor of a narrow valley) can stall it; ``rel`` then follows the
+    step down to ``eps^(1/2)``, below which rounding would dominate. It never grows
+    back past the Problem's default ``eps^(1/3)``.
+    """
+    cur = _FD_REL_MAX if rel is None else rel
+    size = float(np.max(np.abs(s) / np.maximum(1.0, np.abs(x))))
+    if size >= cur or not math.isfinite(size):
+        return rel
+    return max(_FD_REL_MIN, size)
 
 
 def _two_loop(g: Array, S: tuple[Array, ...], Y: tuple[Array, ...]) -> Array:
