@@ -32,6 +32,9 @@ class BudgetExhausted(NefError, RuntimeError):
 class RecordNotFound(NefError, KeyError):
     """A memory record (by id, path or run) that does not exist."""
 
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
 
 class StoreError(NefError, OSError):
     """A memory store file that is corrupt, unreadable, read-only or too new."""

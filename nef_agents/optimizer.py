@@ -396,7 +396,7 @@ class Run:
             health_names=("stability", "diversity", "resilience", "balance", "integration", "overall"),
             pauses=self.pauses, anomalies=self.anomalies, decisions=self.decisions, engines=self.engines_used,
             improvements=list(p.improvements), meta_weights=self.monitor.meta.to_dict() if self.monitor.meta else None,
-            run_id=self.log.run_id, seed=self.seed, wall_time=wall,
+            run_id=self.log.run_id, seed=self.seed, wall_time=wall, jac_disabled=p.jac_disabled,
             learned_records=list(self.gateway.pending) if self.gateway is not None else [],
         )
 

@@ -13,6 +13,8 @@ Conventions
 * A failed evaluation (exception, NaN, inf, a value that is not a real number)
   is recorded in ``failures`` with its reason and returned to the engine as
   ``+inf``; it never becomes the best value.
+* A user ``jac`` that fails three times in a row (raises, wrong shape,
+  non-finite) is given up for finite differences; ``jac_disabled`` says why.
 * Objectives may return named terms (a mapping ``name -> float``). The true
   objective is their sum. Terms listed as *adjustable* may be reweighted by the
   optimizer; engines then see ``sum_k w_k t_k`` while ``best_f`` always tracks
@@ -32,7 +34,8 @@ import numpy as np
 from nef_agents.errors import BudgetExhausted, ConfigError
 
 Array = np.ndarray
-_FD_EPS = np.finfo(float).eps ** (1.0 / 3.0)  # central-difference step: h = eps^(1/3) * max(1, |x_i|)
+_FD_EPS = np.finfo(float).eps ** (1.0 / 3.0)
+JAC_PATIENCE = 3  # consecutive failed jac calls before falling back to finite differences  # central-difference step: h = eps^(1/3) * max(1, |x_i|)
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,8 @@ class Problem:
         self.best_nfev = 0
         self.last_terms: dict[str, float] | None = None
         self.improvements: list[tuple[int, float]] = []  # (nfev, best_f) at each strict improvement
+        self.jac_disabled: str | None = None  # why the user's jac was given up for finite differences
+        self._jac_failures = 0
         self._memo_f: tuple[bytes, float] | None = None  # last point asked through f() and its value
         self._memo_g: tuple[bytes, Array] | None = None  # last point asked through grad() and its gradient
 
@@ -286,16 +291,23 @@ class Problem:
                     g = np.asarray(raw, dtype=float)
                 g = np.broadcast_to(g, (self.dim,)).astype(float) if g.size == self.dim else None
             except Exception as exc:
-                self._fail(f"gradient {type(exc).__name__}: {exc}")
-                return None
+                return self._jac_failed(f"gradient {type(exc).__name__}: {exc}")
             if g is None:
-                self._fail(f"gradient has wrong shape, expected ({self.dim},)")
-                return None
+                return self._jac_failed(f"gradient has wrong shape, expected ({self.dim},)")
             if not np.all(np.isfinite(g)):
-                self._fail("non-finite gradient")
-                return None
+                return self._jac_failed("non-finite gradient")
+            self._jac_failures = 0
             return g
         return self._fd_grad(x, fx, _FD_EPS if rel_step is None else rel_step)
+
+    def _jac_failed(self, reason: str) -> None:
+        """Record a failed ``jac`` call; after 3 in a row, use finite differences from now on."""
+        self._fail(reason)
+        self._jac_failures += 1
+        if self._jac_failures >= JAC_PATIENCE:
+            self._jac = None
+            self.jac_disabled = f"{JAC_PATIENCE} consecutive gradient failures (last: {reason}); using finite differences"
+        return None
 
     def _fd_grad(self, x: Array, fx: float | None, rel: float) -> Array | None:
         g = np.empty(self.dim)

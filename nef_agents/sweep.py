@@ -117,7 +117,7 @@ def sweep(scenario_path: str | Path, *, seeds: Any = None, memory: str | Path | 
     mem_path = default_store_path(memory or sc.framework.memory.path)
     store = MemoryStore(mem_path)
     sweep_id = make_run_id()
-    out = Path(out_dir or sc.outputs.dir) / f"sweep-{sweep_id}"
+    out = Path(out_dir or sc.outputs.dir or "logs") / f"sweep-{sweep_id}"
     with tempfile.TemporaryDirectory(prefix="nef-sweep-") as tmp:
         snapshot = Path(tmp) / "snapshot.sqlite"
         store.vacuum()  # folds the WAL into the main file so the copy is complete

@@ -68,6 +68,21 @@ def run_cmd(
     if interrupted:
         err_console.print(f"interrupted; finished runs written to {summary.run_dir}", markup=False, highlight=False)
         raise typer.Exit(130)
+    dead = _all_failed(summary)
+    if dead:
+        err_console.print(f"error: {scenario}: objective: every evaluation failed in every run of {dead}",
+                          markup=False, highlight=False)
+        raise typer.Exit(2)
+
+
+def _all_failed(summary: Any) -> str | None:
+    """'problem (first failure: reason)' when every run of every optimizer failed every evaluation, else None."""
+    for prob in summary.problems:
+        runs = [r for o in prob["optimizers"].values() for r in o.get("seeds", [])]
+        if runs and all(r["status"] == 3 or r["best"] == float("inf") for r in runs):
+            reason = next((r["message"] for r in runs if r["status"] == 3), "no finite value")
+            return f"{prob['problem']} ({reason})"
+    return None
 
 
 def _table(summary: Any, prob: dict[str, Any]) -> Table:
