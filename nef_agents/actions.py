@@ -113,15 +113,20 @@ def act_switch_engine(loop: LoopState, problem: Problem, rng: np.random.Generato
 
 def act_restart(loop: LoopState, problem: Problem, rng: np.random.Generator, radius: float = 0.5,
                 engine: str | None = None, popsize: int | None = None) -> LoopState:
-    """Restart from ``best + radius * scale * u``, u uniform in [-1, 1]^d.
+    """Restart at a point drawn uniformly from the box ``best ± radius * scale``, cut to the bounds.
 
-    ``scale`` is the box width where finite, else max(1, |best_i|). Records the
-    finished local run's best value as multimodality evidence. Evaluates at the
+    ``scale`` is the box width where finite, else max(1, |best_i|). Sampling
+    inside the intersection (never clipping a draw) keeps restarts off the
+    boundary; ``radius >= 1`` therefore means "anywhere in the box". Records
+    the finished local run's value as multimodality evidence. Evaluates at the
     new start (the engine's ``init``).
     """
     center = _best(loop, problem)
-    x = problem.project(center + radius * _scale(problem, center) * rng.uniform(-1.0, 1.0, center.size))
-    hint: dict[str, Any] = {"step_scale": float(np.mean(radius * _scale(problem, center))) / 3.0}
+    half = radius * _scale(problem, center)
+    lo = np.maximum(problem.lower, center - half)
+    hi = np.minimum(problem.upper, center + half)
+    x = lo + (hi - lo) * rng.uniform(0.0, 1.0, center.size)
+    hint: dict[str, Any] = {"step_scale": float(np.mean(hi - lo)) / 6.0}
     if popsize:
         hint["popsize"] = int(popsize)
     return _reinit(loop, problem, rng, x, name=engine, hint=hint, restarts=loop.restarts + 1,

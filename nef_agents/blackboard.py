@@ -37,6 +37,7 @@ class RunContext(BaseModel):
     current_f: float
     n_failed: int
     recent_failures: int
+    cmaes_popsize: int | None = None  # population of the running CMA-ES, if that is the engine
     last_action: str | None = None
     since_last_decision: int | None = None
 

@@ -313,6 +313,7 @@ class Run:
             best_f=p.best_f, current_f=float(loop.state.f), n_failed=p.n_failed,
             recent_failures=sum(1 for f in p.failures if f.nfev > p.nfev - 4 * self.cfg.window),
             term_names=list(p.last_terms) if p.last_terms else [],
+            cmaes_popsize=int(getattr(loop.state, "popsize", 0) or 0) or None,
             last_action=self.decisions[-1]["action"] if self.decisions else None,
             since_last_decision=self.it - self.decisions[-1]["iteration"] if self.decisions else None,
         )

@@ -72,7 +72,9 @@ class AnomalyAgent:
                     "one basin, stop")
             return
         if basins >= 2:
-            pop = 2 ** (ctx.restarts + 1) * (4 + int(3 * math.log(ctx.dim)))
+            # IPOP: each CMA-ES restart doubles the population of the previous one
+            base = 4 + int(3 * math.log(ctx.dim))
+            pop = 2 * ctx.cmaes_popsize if ctx.engine == "cmaes" and ctx.cmaes_popsize else 2 * base
             out.add("restart", 0.6, f"{basins} distinct local minima among {len(values)} runs: multimodal; "
                     "restart CMA-ES with a doubled population (IPOP) over a wide radius",
                     radius=0.5, engine="cmaes", popsize=int(pop))
