@@ -11,8 +11,9 @@ Rules (predicted gains in outcome-score units, [-1, 1]):
   small; grow it 3x, or switch to lbfgs;
 * diverging: cut the step by 5;
 * lbfgs stalled on a noisy loss: switch to cmaes;
-* lbfgs stopped on a failed line search without a small gradient: the function
-  is not smooth where it stands; switch to cmaes;
+* lbfgs stopped on a failed line search or on f no longer changing, rather than
+  on a small gradient: quasi-Newton curvature has run out of precision (or
+  the function is not smooth there); continue with cmaes from the best point;
 * an adjustable penalty holding more than 85% of the term-change energy:
   halve its weight (times share / (1 - share), capped) so the data term moves;
 * the engine converged: stopping (``continue`` on a finished engine) is the
@@ -39,9 +40,11 @@ class TheoryAgent:
         if ctx.engine_done:
             gain = 0.3 if not ctx.budget_given else 0.05
             out.add("continue", gain, f"{ctx.engine} converged ({ctx.engine_done}); a stationary point is certified")
-            if ctx.engine == "lbfgs" and "line search" in ctx.engine_done and not (grad_ratio < 1e-3):
-                out.add("switch_engine", 0.35, "line search failed with a non-small gradient: "
-                        "the objective is not smooth here; a derivative-free engine copes", name="cmaes")
+            imprecise = any(k in ctx.engine_done for k in ("line search", "stopped changing"))
+            if ctx.engine == "lbfgs" and imprecise:
+                out.add("switch_engine", 0.5, f"lbfgs ended with '{ctx.engine_done}', not a small gradient: "
+                        "finite-difference curvature has run out of precision here; CMA-ES from the best "
+                        "point learns the local shape from values alone", name="cmaes")
         oscillating = "oscillation" in why or trend == "oscillating" or board.health.stability < 0.35
         if oscillating and not ctx.engine_done:
             if ctx.engine in ("gd", "adam"):
