@@ -34,8 +34,10 @@ import numpy as np
 from nef_agents.errors import BudgetExhausted, ConfigError
 
 Array = np.ndarray
-_FD_EPS = np.finfo(float).eps ** (1.0 / 3.0)
-JAC_PATIENCE = 3  # consecutive failed jac calls before falling back to finite differences  # central-difference step: h = eps^(1/3) * max(1, |x_i|)
+_FD_EPS = np.finfo(float).eps ** (1.0 / 3.0)  # central-difference step: h = eps^(1/3) * max(1, |x_i|)
+_FD_EPS_FORWARD = np.finfo(float).eps ** 0.5  # forward-difference step: h = eps^(1/2) * max(1, |x_i|)
+_FD_SCHEMES = ("central", "forward")
+JAC_PATIENCE = 3  # consecutive failed jac calls before falling back to finite differences
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,9 @@ class Problem:
         self.jac_disabled: str | None = None  # why the user's jac was given up for finite differences
         self._jac_failures = 0
         self._memo_f: tuple[bytes, float] | None = None  # last point asked through f() and its value
-        self._memo_g: tuple[bytes, Array] | None = None  # last point asked through grad() and its gradient
+        # last gradient asked through grad(): ((point, scheme, rel_step), gradient); scheme and
+        # rel_step are None for the user's jac
+        self._memo_g: tuple[tuple[bytes, str | None, float | None], Array] | None = None
 
     # -- geometry ---------------------------------------------------------------------------
     def project(self, x: Array) -> Array:
@@ -261,24 +265,64 @@ class Problem:
         self.failures.append(FailedEvaluation(self.nfev, reason))
         return math.inf
 
-    def grad(self, x: Array, fx: float | None = None, rel_step: float | None = None) -> Array | None:
-        """Gradient at ``project(x)``: the user's ``jac`` or central differences.
+    def grad(
+        self,
+        x: Array,
+        fx: float | None = None,
+        rel_step: float | None = None,
+        scheme: str = "central",
+    ) -> Array | None:
+        """Gradient at ``project(x)``: the user's ``jac`` or finite differences.
 
         Returns ``None`` when no finite gradient could be had (a failed ``jac``
-        call or a failed difference), after recording the failure. Finite
-        differences use ``h_i = eps^(1/3) max(1, |x_i|)`` and fall back to a
-        one-sided difference (using ``fx`` when given) at a bound. ``rel_step``
-        replaces ``eps^(1/3)`` (used by the smoothness probe of ``engine="auto"``).
+        call or a failed difference), after recording the failure.
+
+        Finite differences (no ``jac``) use ``h_i = rel max(1, |x_i|)``:
+
+        * ``scheme="central"`` (the default): ``(f(x + h e_i) - f(x - h e_i)) / 2h``,
+          ``2 d`` evaluations, ``rel = eps^(1/3)``; a one-sided difference (using
+          ``fx`` when given) where a bound is within ``h``.
+        * ``scheme="forward"``: ``(f(x + h e_i) - f(x)) / h``, ``d`` evaluations
+          plus one at ``x`` unless ``fx`` is given, ``rel = eps^(1/2)``; a backward
+          difference where ``x + h e_i`` would cross the upper bound.
+
+        ``rel_step`` replaces the default ``rel`` (the smoothness probe of
+        ``engine="auto"``, the lbfgs engine's refined steps). The last gradient is
+        remembered per point, scheme and ``rel_step``: asking again with the same
+        three is free, and a gradient of one scheme or step is never returned for
+        another.
         """
-        key = np.asarray(x, dtype=float).tobytes()
-        if rel_step is None and self._memo_g is not None and self._memo_g[0] == key:
+        if scheme not in _FD_SCHEMES:
+            raise ConfigError(f"`scheme` must be one of {list(_FD_SCHEMES)}, got {scheme!r}")
+        xkey = np.asarray(x, dtype=float).tobytes()
+        # a user jac does not depend on the scheme or the step
+        key = (xkey, None, None) if self._jac is not None else (xkey, scheme, rel_step)
+        if self._memo_g is not None and self._memo_g[0] == key:
             return self._memo_g[1].copy()
-        g = self._grad(x, fx, rel_step)
-        if rel_step is None and g is not None:
+        g = self._grad(x, fx, rel_step, scheme)
+        if g is not None:
             self._memo_g = (key, g.copy())
         return g
 
-    def _grad(self, x: Array, fx: float | None, rel_step: float | None) -> Array | None:
+    def known_grad(self, x: Array) -> tuple[str, Array] | None:
+        """The remembered gradient at exactly ``x`` (no evaluation), with how it was made.
+
+        ``("jac", g)`` for the user's gradient; ``("central", g)`` or ``("forward", g)``
+        for finite differences; ``None`` if the last gradient asked for was at
+        another point. Lets an engine reuse a gradient a probe just paid for.
+        """
+        if self._memo_g is None:
+            return None
+        (xkey, scheme, _rel), g = self._memo_g
+        if xkey != np.asarray(x, dtype=float).tobytes():
+            return None
+        if scheme is None:
+            if self._jac is None:  # remembered from a jac given up since
+                return None
+            return "jac", g.copy()
+        return scheme, g.copy()
+
+    def _grad(self, x: Array, fx: float | None, rel_step: float | None, scheme: str = "central") -> Array | None:
         x = self.project(x)
         if self._jac is not None:
             self.njev += 1
@@ -298,6 +342,8 @@ class Problem:
                 return self._jac_failed("non-finite gradient")
             self._jac_failures = 0
             return g
+        if scheme == "forward":
+            return self._fd_grad_forward(x, fx, _FD_EPS_FORWARD if rel_step is None else rel_step)
         return self._fd_grad(x, fx, _FD_EPS if rel_step is None else rel_step)
 
     def _jac_failed(self, reason: str) -> None:
@@ -323,6 +369,26 @@ class Problem:
                 if fx is None:
                     fx = self.f(x)
                 g[i] = (self._eval(up) - fx) / h[i] if can_up else (fx - self._eval(down)) / h[i]
+            if not math.isfinite(g[i]):
+                return None
+        return g
+
+    def _fd_grad_forward(self, x: Array, fx: float | None, rel: float) -> Array | None:
+        """Forward differences ``(f(x + h e_i) - f(x)) / h``; backward at an upper bound."""
+        if fx is None:
+            fx = self.f(x)
+        if not math.isfinite(fx):
+            return None
+        g = np.empty(self.dim)
+        h = rel * np.maximum(1.0, np.abs(x))
+        for i in range(self.dim):
+            z = x.copy()
+            if x[i] + h[i] <= self.upper[i]:
+                z[i] = x[i] + h[i]
+                g[i] = (self._eval(z) - fx) / h[i]
+            else:
+                z[i] = x[i] - h[i]
+                g[i] = (fx - self._eval(z)) / h[i]
             if not math.isfinite(g[i]):
                 return None
         return g

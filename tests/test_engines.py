@@ -433,3 +433,28 @@ def test_lbfgs_with_finite_differences_solves_a_rotated_ill_conditioned_t_osz_va
     state, _ = run(make_engine("lbfgs"), pr, np.random.default_rng(0))
     assert pr.best_f - 50.0 < 1e-8, (pr.best_f - 50.0, pr.nfev, state.done)
     assert pr.nfev <= 1000
+
+
+def test_lbfgs_starts_with_forward_differences_and_switches_to_central():
+    """Without a gradient lbfgs starts with forward differences (d evaluations) and switches,
+    for good, to central ones (re-differenced at its point) once precision matters; it must,
+    to take 2-D Rosenbrock below 1e-10."""
+    fn = functions.get("rosenbrock", dim=2)
+    pr0 = Problem(fn.f, ROSEN_X0)
+    assert make_engine("lbfgs").init(pr0.x0, pr0, np.random.default_rng(0)).fd_scheme == "forward"
+    assert pr0.nfev == 1 + 2  # f(x0) + d forward differences
+    pr = Problem(fn.f, ROSEN_X0, budget=1000)
+    state, states = run(make_engine("lbfgs"), pr, np.random.default_rng(0))
+    assert pr.best_f < 1e-10 and state.fd_scheme == "central", (pr.best_f, pr.nfev, state.done)
+    first = next(i for i, s in enumerate(states) if s.fd_scheme == "central")
+    assert all(s.fd_scheme == "central" for s in states[first:])
+    np.testing.assert_allclose(states[first].g, fn.grad(states[first].x), rtol=1e-5, atol=1e-6)
+
+
+def test_lbfgs_with_a_gradient_never_differences():
+    """With a user gradient the finite-difference scheme plays no part: no extra evaluations."""
+    fn = functions.get("rosenbrock", dim=2)
+    pr = Problem(fn.f, ROSEN_X0, jac=fn.grad, budget=1000)
+    state, states = run(make_engine("lbfgs"), pr, np.random.default_rng(0))
+    assert all(s.fd_scheme == "central" for s in states)
+    assert pr.best_f < 1e-12 and pr.nfev <= 60

@@ -174,3 +174,56 @@ def test_nfev_never_exceeds_budget_and_best_is_finite(xs, budget):
             except BudgetExhausted:
                 break
     assert p.nfev <= budget and p.best_f == min(vals)
+
+
+def _smooth(x):
+    return float(np.sum(np.exp(0.3 * x)) + x @ x + x[0] * x[-1])
+
+
+def _smooth_grad(x):
+    g = 0.3 * np.exp(0.3 * x) + 2 * x
+    g[0] += x[-1]
+    g[-1] += x[0]
+    return g
+
+
+def test_forward_differences_cost_d_evaluations_with_fx_and_d_plus_1_without():
+    """Forward differences: d evaluations given f(x), d + 1 without; ~1e-6 relative accuracy."""
+    x0 = np.array([1.0, -2.0, 0.5, 3.0])
+    p = Problem(_smooth, x0)
+    g = p.grad(p.x0, fx=_smooth(x0), scheme="forward")
+    assert p.nfev == 4
+    np.testing.assert_allclose(g, _smooth_grad(x0), rtol=1e-6)
+    q = Problem(_smooth, x0)
+    g2 = q.grad(q.x0, scheme="forward")
+    assert q.nfev == 5
+    np.testing.assert_allclose(g2, _smooth_grad(x0), rtol=1e-6)
+
+
+def test_forward_difference_steps_backward_at_the_upper_bound():
+    """At an upper bound the forward step would leave the box: it steps backward instead."""
+    seen = []
+    p = Problem(lambda x: seen.append(x.copy()) or _smooth(x), [1.0, 0.5], bounds=[(-2, 1.0), (-2, 2)])
+    g = p.grad(p.x0, scheme="forward")
+    assert all(np.all(z <= [1.0, 2.0]) for z in seen) and p.nfev == 3
+    np.testing.assert_allclose(g, _smooth_grad(p.x0), rtol=1e-6)
+
+
+def test_memo_never_returns_one_scheme_for_another():
+    """The remembered gradient is keyed by point, scheme and step: asking again is free,
+    asking for another scheme at the same point differences again."""
+    x0 = np.array([1.0, -2.0, 0.5])
+    p = Problem(_smooth, x0)
+    fx = p.f(p.x0)
+    gf = p.grad(p.x0, fx=fx, scheme="forward")
+    assert p.nfev == 1 + 3
+    assert np.array_equal(p.grad(p.x0, fx=fx, scheme="forward"), gf) and p.nfev == 4
+    gc = p.grad(p.x0, fx=fx)  # central
+    assert p.nfev == 4 + 6 and not np.array_equal(gc, gf)
+    assert p.known_grad(p.x0)[0] == "central" and p.known_grad(p.x0 + 1.0) is None
+    assert np.array_equal(p.grad(p.x0), gc) and p.nfev == 10
+    p.grad(p.x0, fx=fx, scheme="forward")
+    assert p.nfev == 13
+    np.testing.assert_allclose(gc, _smooth_grad(x0), rtol=1e-9)
+    with pytest.raises(ConfigError, match="scheme"):
+        p.grad(p.x0, scheme="backward")

@@ -21,7 +21,14 @@ Pairs with ``s'y <= eps y'y`` (``eps`` = machine epsilon) are skipped, as in
 L-BFGS-B (they would break positive definiteness); a quasi-Newton direction that
 is not a descent direction resets the memory.
 
-Finite-difference gradients (no ``jac``): the Problem's central differences use
+Finite-difference gradients (no ``jac``) start as forward differences (``d``
+evaluations, ``h_i = eps^(1/2) max(1, |x_i|)``, as scipy's L-BFGS-B): far from a
+minimizer their ``O(sqrt(eps))`` error does not matter and they buy twice the
+iterations of central ones. Once precision matters -- a Wolfe search fails, or a
+step decreases f by at most ``1e-8 max(1, |f|)``, or is shorter than ``1e3``
+forward steps -- the engine re-differences the gradient at its point centrally
+and keeps central differences for the rest of its run (``fd_scheme`` in the
+state). The Problem's central differences use
 ``h_i = eps^(1/3) max(1, |x_i|)``. Across the floor of a narrow valley whose
 curvature changes on a scale below ``h`` (bbob f10/f12: condition 1e6 and the
 T_osz/T_asy transforms) their truncation error is of the order of the gradient
@@ -64,6 +71,12 @@ Array = np.ndarray
 _EPS = float(np.finfo(float).eps)
 _FD_REL_MAX = _EPS ** (1.0 / 3.0)  # the Problem's central-difference step
 _FD_REL_MIN = _EPS**0.5
+_FD_REL_FORWARD = _EPS**0.5  # the Problem's forward-difference step
+# Switch from forward to central differences (for good) once precision matters: the last
+# step decreased f by at most _SWITCH_FTOL max(1, |f|), or its relative length
+# max_i |s_i| / max(1, |x_i|) was below _SWITCH_STEP forward steps, or a Wolfe search failed.
+_SWITCH_FTOL = 1e-8
+_SWITCH_STEP = 1e3
 
 
 class _GradientFailed(Exception):
@@ -82,7 +95,10 @@ class LBFGSState(EngineState):
     ``f_prev``: f before the last successful step (for the first trial step after
     a memory reset). ``retry``: the current direction is the steepest-descent retry
     after a failed line search. ``fd_rel``: relative finite-difference step passed
-    to :meth:`Problem.grad` (``None``: the Problem's default ``eps^(1/3)``).
+    to :meth:`Problem.grad` (``None``: the Problem's default ``eps^(1/3)``); used
+    with central differences only. ``fd_scheme``: the finite-difference scheme of
+    the gradients (``"forward"`` until precision matters, then ``"central"`` for
+    the rest of the run; irrelevant with a user gradient).
     """
 
     s_hist: tuple[Array, ...] = ()
@@ -93,6 +109,7 @@ class LBFGSState(EngineState):
     f_prev: float | None = None
     retry: bool = False
     fd_rel: float | None = None
+    fd_scheme: str = "central"
 
 
 class LBFGS:
@@ -141,18 +158,39 @@ class LBFGS:
         hint: dict[str, Any] | None = None,
     ) -> LBFGSState:
         x = problem.project(np.asarray(x0, dtype=float))
-        f, g = problem.f_and_grad(x)
+        scheme = "central" if problem.has_gradient else "forward"
+        f = problem.f(x)
+        g = None
+        if math.isfinite(f):
+            known = problem.known_grad(x)  # e.g. the central gradient of engine="auto"'s probe
+            if known is not None and known[0] in ("jac", "central", scheme):
+                g = known[1]
+            else:
+                g = problem.grad(x, fx=f, scheme=scheme)
         done = initial_done(problem, x, f, g, self.options["gtol"])
         if g is None:
             return LBFGSState(
-                x=x, f=f, g=None, done=done, step_scale=0.0, direction=np.zeros_like(x)
+                x=x,
+                f=f,
+                g=None,
+                done=done,
+                step_scale=0.0,
+                direction=np.zeros_like(x),
+                fd_scheme=scheme,
             )
         d = _mask(problem, x, g, -g)
         dn = float(np.linalg.norm(d))
         length = float(hint["step_scale"]) if hint and hint.get("step_scale") else min(1.0, dn)
         alpha0 = length / dn if dn > 0 else 1.0
         return LBFGSState(
-            x=x, f=f, g=g, done=done, direction=d, alpha0=alpha0, step_scale=alpha0 * dn
+            x=x,
+            f=f,
+            g=g,
+            done=done,
+            direction=d,
+            alpha0=alpha0,
+            step_scale=alpha0 * dn,
+            fd_scheme=scheme,
         )
 
     def step(self, state: LBFGSState, problem: Problem) -> LBFGSState:
@@ -162,17 +200,30 @@ class LBFGS:
             return replace(state, done="no finite value and gradient at x")
         o = self.options
         x, f, g = state.x, state.f, state.g
-        refinable = not problem.has_gradient and (state.fd_rel or _FD_REL_MAX) > _FD_REL_MIN
+        forward = not problem.has_gradient and state.fd_scheme == "forward"
+        refinable = not problem.has_gradient and (
+            forward or (state.fd_rel or _FD_REL_MAX) > _FD_REL_MIN
+        )
         got = self._line_search(
             problem,
             x,
             f,
             g,
             state.alpha0 * state.direction,
-            state.fd_rel,
+            None if forward else state.fd_rel,
             fallback=not refinable and (state.retry or not state.s_hist),
+            scheme="forward" if forward else "central",
         )
         if got is None:
+            if forward:
+                # Forward differences (error ~ sqrt(eps) f'') are too coarse for the scale the
+                # search works at: central differences at x from now on, then try again. The
+                # curvature pairs made of forward differences are dropped with them.
+                gc = problem.grad(x, fx=f, rel_step=state.fd_rel, scheme="central")
+                if gc is None:
+                    return replace(state, nit=state.nit + 1, done="line search failed")
+                switched = replace(state, g=gc, fd_scheme="central", retry=False)
+                return self._with_direction(problem, switched, (), (), state.nit + 1)
             if refinable:
                 # A finite-difference gradient too coarse for the scale the search works at
                 # (truncation error across a narrow valley): refine it and try again.
@@ -189,7 +240,20 @@ class LBFGS:
                 )
             return replace(state, nit=state.nit + 1, done="line search failed")
         xn, fn, gn = got
-        s, y = xn - x, gn - g
+        s = xn - x
+        fd_rel, fd_scheme = state.fd_rel, state.fd_scheme
+        if not problem.has_gradient:
+            fd_rel = _fd_rel_after(fd_rel, s, xn)
+        if forward and _precision_matters(f, fn, s, xn):
+            # from here on the forward-difference error would steer the search: re-difference
+            # centrally at the new point, keep central differences for the rest of the run, and
+            # drop the curvature pairs made of forward differences (measured on bbob: a few more
+            # targets of 1e-8 reached than when keeping them)
+            gc = problem.grad(xn, fx=fn, rel_step=fd_rel, scheme="central")
+            if gc is not None:
+                gn, fd_scheme = gc, "central"
+                state = replace(state, s_hist=(), y_hist=())
+        y = gn - g
         S, Y = state.s_hist, state.y_hist
         sy = float(s @ y)
         if sy > _EPS * float(y @ y) and math.isfinite(sy):
@@ -200,11 +264,17 @@ class LBFGS:
             done = "gradient norm below gtol"
         elif stall >= 2:
             done = "f stopped changing"
-        fd_rel = state.fd_rel
-        if not problem.has_gradient:
-            fd_rel = _fd_rel_after(fd_rel, s, xn)
         moved = replace(
-            state, x=xn, f=fn, g=gn, stall=stall, done=done, f_prev=f, retry=False, fd_rel=fd_rel
+            state,
+            x=xn,
+            f=fn,
+            g=gn,
+            stall=stall,
+            done=done,
+            f_prev=f,
+            retry=False,
+            fd_rel=fd_rel,
+            fd_scheme=fd_scheme,
         )
         return self._with_direction(problem, moved, S, Y, nit=state.nit + 1)
 
@@ -276,6 +346,7 @@ class LBFGS:
         p: Array,
         fd_rel: float | None,
         fallback: bool = True,
+        scheme: str = "central",
     ) -> tuple[Array, float, Array] | None:
         """A point ``P(x + alpha p)`` with finite f and gradient satisfying Wolfe, else Armijo; or None.
 
@@ -297,7 +368,7 @@ class LBFGS:
             z = problem.project(z)
             k = z.tobytes()
             if k not in gs:
-                gz = problem.grad(z, fx=fs.get(k), rel_step=fd_rel)
+                gz = problem.grad(z, fx=fs.get(k), rel_step=fd_rel, scheme=scheme)
                 if gz is None:
                     raise _GradientFailed
                 gs[k] = gz
@@ -370,6 +441,20 @@ def _fd_rel_after(rel: float | None, s: Array, x: Array) -> float | None:
     if size >= cur or not math.isfinite(size):
         return rel
     return max(_FD_REL_MIN, size)
+
+
+def _precision_matters(f: float, fn: float, s: Array, xn: Array) -> bool:
+    """Whether the step ``s`` (f -> fn, to ``xn``) calls for central differences from now on.
+
+    Yes when f decreased by at most ``1e-8 max(1, |fn|)`` (forward differences,
+    error ~ ``sqrt(eps) |f''| max(1, |x|)``, cannot resolve much further decrease),
+    or when the step was shorter than ``1e3`` forward-difference steps
+    (relative to ``max(1, |x_i|)``).
+    """
+    if abs(f - fn) <= _SWITCH_FTOL * max(1.0, abs(fn)):
+        return True
+    size = float(np.max(np.abs(s) / np.maximum(1.0, np.abs(xn))))
+    return not math.isfinite(size) or size < _SWITCH_STEP * _FD_REL_FORWARD
 
 
 def _two_loop(g: Array, S: tuple[Array, ...], Y: tuple[Array, ...]) -> Array:
