@@ -10,7 +10,9 @@ Rules (predicted gains in outcome-score units, [-1, 1]):
   sizeable share of its window maximum (grad_ratio > 1e-3): the step is too
   small; grow it 3x, or switch to lbfgs;
 * diverging: cut the step by 5;
-* lbfgs stalled on a noisy loss: switch to cmaes;
+* lbfgs stalled on a noisy loss, or still crawling (slow) after a pause that
+  was waited out once a tenth of an explicit budget is spent (quasi-Newton's
+  head start is over; the cheap early progress is kept): switch to cmaes;
 * lbfgs stopped on a failed line search or on f no longer changing, rather than
   on a small gradient: quasi-Newton curvature has run out of precision (or
   the function is not smooth there); continue with cmaes from the best point;
@@ -69,6 +71,11 @@ class TheoryAgent:
                     "the step is too small for the slope", factor=3.0)
             out.add("switch_engine", 0.5, f"{what} with a non-zero gradient: quasi-Newton "
                     "curvature scaling crosses flat valleys faster", name="lbfgs")
+        elif "slow" in why and not ctx.engine_done and ctx.engine == "lbfgs" and ctx.last_action == "continue" \
+                and ctx.budget_given and ctx.budget_left < 0.9:
+            out.add("switch_engine", 0.3, "lbfgs is still crawling after the last pause was waited out: "
+                    "finite-difference curvature is not paying off here; CMA-ES learns the shape from "
+                    "values alone", name="cmaes")
         elif trend == "noisy" and plateau and not ctx.engine_done and ctx.engine == "lbfgs":
             out.add("switch_engine", 0.3, "lbfgs stalls while the loss bounces: the objective looks "
                     "noisy; a population method averages the noise out", name="cmaes")
