@@ -102,10 +102,16 @@ def act_switch_engine(loop: LoopState, problem: Problem, rng: np.random.Generato
     """Start engine ``name`` at the best point; transfers the typical step length.
 
     The step length handed over is the mean norm of the recent steps (x units),
-    which becomes CMA-ES's sigma, the first line-search trial or the length of
-    gd's first move. Evaluates at the best point (the new engine's ``init``).
+    which becomes the first line-search trial or the length of gd's first move.
+    CMA-ES gets at least a tenth of the problem scale as sigma: a population
+    started as small as a crawling quasi-Newton step could not see beyond the
+    current basin, and CMA-ES shrinks a too-large sigma within a few
+    generations. Evaluates at the best point (the new engine's ``init``).
     """
-    hint: dict[str, Any] = {"step_scale": _typical_step(loop, problem)}
+    step = _typical_step(loop, problem)
+    if name == "cmaes":
+        step = max(step, 0.1 * float(np.mean(_scale(problem, _best(loop, problem)))))
+    hint: dict[str, Any] = {"step_scale": step}
     if popsize:
         hint["popsize"] = int(popsize)
     return _reinit(loop, problem, rng, _best(loop, problem), name=name, hint=hint)

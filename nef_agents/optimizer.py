@@ -56,7 +56,8 @@ EXPLORE_PATIENCE = 5  # exploratory outcomes wait up to this many times outcome_
 def choose_auto(problem: Problem) -> str:
     """``lbfgs`` with a gradient or when the objective looks smooth at x0, else ``cmaes``.
 
-    The probe takes the finite-difference gradient g at x0 and one more point,
+    The probe takes the forward-difference gradient g at x0 (d evaluations,
+    which lbfgs then reuses as its first gradient) and one more point,
     x1 = x0 - a u with u = g / |g| and a = 1e-4 max(1, |x0|_inf), and asks
     whether the decrease matches the linear model:
     0.5 <= (f(x0) - f(x1)) / (a |g|) <= 1.5. Noise, plateaus and steps fail it.
@@ -65,11 +66,11 @@ def choose_auto(problem: Problem) -> str:
     """
     if problem.has_gradient:
         return "lbfgs"
-    if problem.remaining < 2 * problem.dim + 3:
+    if problem.remaining < problem.dim + 3:
         return "cmaes"
     x0 = problem.x0
     f0 = problem.f(x0)
-    g = problem.grad(x0, f0) if math.isfinite(f0) else None
+    g = problem.grad(x0, f0, scheme="forward") if math.isfinite(f0) else None
     if g is None:
         return "cmaes"
     norm = float(np.linalg.norm(g))
