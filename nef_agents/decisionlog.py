@@ -4,7 +4,7 @@ Each event carries ``event`` (a stable name), ``run_id``, ``seq`` (0, 1, 2, ...
 within the run), ``iteration``, ``nfev`` and ``time`` (Unix seconds), plus its
 own fields. Names: ``run_started``, ``pause``, ``anomaly``, ``memory_query``,
 ``proposal``, ``critique``, ``decision``, ``action_applied``, ``outcome``,
-``engine_switched``, ``run_finished``.
+``engine_switched``, ``memory_write``, ``run_finished``.
 
 Encoding follows :mod:`nef_agents.memory.codec`: numpy scalars and arrays
 become numbers and lists, and a non-finite float is written as
@@ -33,7 +33,7 @@ from nef_agents.memory.codec import from_jsonable, to_jsonable
 
 EVENTS = (
     "run_started", "pause", "anomaly", "memory_query", "proposal", "critique", "decision",
-    "action_applied", "outcome", "engine_switched", "run_finished",
+    "action_applied", "outcome", "engine_switched", "memory_write", "run_finished",
 )
 
 
