@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nef_agents.engines.base import EngineState, rescale_scale
-from nef_agents.engines.gd import (
+from nef_agents.engines.common import (
     Option,
+    OptionsEngine,
     initial_done,
-    parse_options,
     pg_norm,
     positive,
     positive_int,
@@ -42,7 +42,7 @@ class AdamState(EngineState):
     t: int = 0
 
 
-class Adam:
+class Adam(OptionsEngine):
     """Adam with bias correction.
 
     Options: ``learning_rate`` (1e-2: the first step moves every coordinate by
@@ -65,8 +65,6 @@ class Adam:
         "max_backtracks": Option(30, positive_int, "an integer >= 1"),
     }
 
-    def __init__(self, **options: Any) -> None:
-        self.options = parse_options(self.name, options, self.OPTIONS)
 
     def init(
         self,

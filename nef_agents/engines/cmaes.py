@@ -29,7 +29,7 @@ import cma
 import numpy as np
 
 from nef_agents.engines.base import EngineState
-from nef_agents.engines.gd import Option, parse_options, positive, positive_int
+from nef_agents.engines.common import Option, OptionsEngine, positive, positive_int
 from nef_agents.errors import BudgetExhausted
 from nef_agents.problem import Problem
 
@@ -64,7 +64,7 @@ class CMAState(EngineState):
     n_failed: int = 0
 
 
-class CMAES:
+class CMAES(OptionsEngine):
     """CMA-ES (pycma).
 
     Options: ``sigma0`` (None: ``0.3 * mean(upper - lower)`` when every bound is
@@ -92,8 +92,6 @@ class CMAES:
         ),
     }
 
-    def __init__(self, **options: Any) -> None:
-        self.options = parse_options(self.name, options, self.OPTIONS)
 
     def init(
         self,

@@ -56,10 +56,10 @@ import numpy as np
 from scipy.optimize import line_search
 
 from nef_agents.engines.base import EngineState
-from nef_agents.engines.gd import (
+from nef_agents.engines.common import (
     Option,
+    OptionsEngine,
     initial_done,
-    parse_options,
     pg_norm,
     positive,
     positive_int,
@@ -112,7 +112,7 @@ class LBFGSState(EngineState):
     fd_scheme: str = "central"
 
 
-class LBFGS:
+class LBFGS(OptionsEngine):
     """L-BFGS with a strong-Wolfe line search.
 
     Options: ``history`` (10 pairs), ``gtol`` (1e-10, absolute, on
@@ -142,7 +142,7 @@ class LBFGS:
     }
 
     def __init__(self, **options: Any) -> None:
-        self.options = parse_options(self.name, options, self.OPTIONS)
+        super().__init__(**options)
         if not self.options["c1"] < self.options["c2"]:
             c1, c2 = self.options["c1"], self.options["c2"]
             raise ConfigError(
