@@ -182,27 +182,28 @@ class Run:
         return res
 
     def _loop(self) -> tuple[int, str]:
+        """(status, message) of the run; the budget can run out inside any step or action."""
+        try:
+            return self._iterate()
+        except BudgetExhausted:
+            return 1, self._budget_message()
+
+    def _budget_message(self) -> str:
+        return f"evaluation budget of {self.problem.budget} reached"
+
+    def _iterate(self) -> tuple[int, str]:
         p, cfg = self.problem, self.cfg
         phase_idx, phase_iters = 0, 0
-        try:
-            loop = self._start(self.phases[0])
-        except BudgetExhausted:
-            return 1, f"evaluation budget of {p.budget} reached"
+        loop = self._start(self.phases[0])
         while True:
             phase = self.phases[phase_idx]
             if phase.iterations is not None and phase_iters >= phase.iterations and phase_idx + 1 < len(self.phases):
                 phase_idx, phase_iters = phase_idx + 1, 0
-                try:
-                    loop = self._enter_phase(loop, self.phases[phase_idx])
-                except BudgetExhausted:
-                    return 1, f"evaluation budget of {p.budget} reached"
+                loop = self._enter_phase(loop, self.phases[phase_idx])
                 continue
             if cfg.maxiter is not None and self.it >= cfg.maxiter:
                 return 2, f"iteration limit of {cfg.maxiter} reached"
-            try:
-                state = loop.engine.step(loop.state, p)
-            except BudgetExhausted:
-                return 1, f"evaluation budget of {p.budget} reached"
+            state = loop.engine.step(loop.state, p)
             loop = replace(loop, state=state)
             self.it += 1
             phase_iters += 1
@@ -225,10 +226,7 @@ class Run:
             if self.target is not None and p.best_f <= self.target:
                 return 4, f"target value {self.target} reached"
             if self.pending is not None and (self.it >= self.pending.due or state.done is not None):
-                try:
-                    loop = self._measure(loop, obs)
-                except BudgetExhausted:
-                    return 1, f"evaluation budget of {p.budget} reached"
+                loop = self._measure(loop, obs)
             urgent = any(a.kind in ("failure", "spike") for a in obs.anomalies)
             trouble = obs.pause.pause or state.done is not None or (urgent and phase.agents)
             if not trouble:
@@ -245,30 +243,22 @@ class Run:
             self.pauses.append({"iteration": self.it, "nfev": p.nfev, "reasons": reasons})
             self.emit("pause", reasons=reasons, health=obs.report.model_dump(), trend=obs.trend.model_dump())
             if p.exhausted:
-                return 1, f"evaluation budget of {p.budget} reached"
+                return 1, self._budget_message()
             if not phase.agents:
                 if open_phase_ends:
                     phase_idx, phase_iters = phase_idx + 1, 0  # an open-ended phase ends at its first pause
-                    try:
-                        loop = self._enter_phase(loop, self.phases[phase_idx])
-                    except BudgetExhausted:
-                        return 1, f"evaluation budget of {p.budget} reached"
-                    if self.phases[phase_idx].agents:
-                        pass  # fall through to deliberate on this very pause
-                    else:
-                        continue
+                    loop = self._enter_phase(loop, self.phases[phase_idx])
+                    if not self.phases[phase_idx].agents:
+                        continue  # else deliberate on this very pause
                 elif state.done is not None:
                     return 0, f"converged: {state.done}"
                 else:
                     continue
             if self.it - self.last_deliberation < cfg.min_gap and state.done is None:
                 continue
-            try:
-                loop, stop = self._deliberate(loop, obs)
-            except BudgetExhausted:
-                return 1, f"evaluation budget of {p.budget} reached"
+            loop, stop = self._deliberate(loop, obs)
             if p.exhausted:
-                return 1, f"evaluation budget of {p.budget} reached"
+                return 1, self._budget_message()
             if stop:
                 return 0, f"converged: {state.done}" if state.done else "converged: the agents chose to stop"
 
