@@ -154,6 +154,7 @@ class Run:
     def _start(self, phase: Phase) -> A.LoopState:
         name = choose_auto(self.problem) if phase.engine == AUTO else phase.engine
         engine, state = A.start_engine(name, self.problem.x0, self.problem, self.rng, self.engine_options)
+        self._check_adjustable()
         self.engines_used.append({"iteration": self.it, "engine": name, "reason": "start"})
         self.emit("engine_switched", engine=name, previous=None, reason="start")
         return A.LoopState(engine_name=name, engine=engine, state=state, engine_options=self.engine_options)
@@ -261,6 +262,17 @@ class Run:
                 return 1, self._budget_message()
             if stop:
                 return 0, f"converged: {state.done}" if state.done else "converged: the agents chose to stop"
+
+    def _check_adjustable(self) -> None:
+        """`adjustable` must name terms the objective returns (known after the first evaluation)."""
+        p = self.problem
+        if not p.adjustable or p.best_x is None:
+            return
+        names = set(p.last_terms or ())
+        unknown = [a for a in p.adjustable if a not in names]
+        if unknown:
+            have = sorted(names) if names else "a single value, no named terms"
+            raise ConfigError(f"`adjustable` names {unknown} but the objective returns {have}")
 
     def _enter_phase(self, loop: A.LoopState, phase: Phase) -> A.LoopState:
         if phase.engine in (AUTO, loop.engine_name):

@@ -24,6 +24,7 @@ Conventions
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -149,7 +150,8 @@ class Problem:
         clipped = self.project(x)
         if not np.array_equal(clipped, x):
             i = int(np.flatnonzero(clipped != x)[0])
-            warnings.warn(f"x0[{i}] = {x[i]} lies outside bounds; projected to {clipped[i]}", stacklevel=2)
+            warnings.warn(f"x0[{i}] = {x[i]} lies outside bounds; projected to {clipped[i]}",
+                          stacklevel=_caller_stacklevel())
         self.x0 = clipped
         self._fun = fun
         self._jac = jac
@@ -416,6 +418,17 @@ class Problem:
         if isinstance(raw, Mapping):
             return math.fsum(_to_float(v, "term") for v in raw.values())
         return _to_float(raw, "objective value")
+
+
+def _caller_stacklevel() -> int:
+    """Stack level of the first frame outside nef_agents (and scipy), so a warning points at the user's call."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not (name.startswith("nef_agents") or name.startswith("scipy")):
+            return level
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _to_float(v: Any, what: str) -> float:

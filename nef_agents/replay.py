@@ -118,7 +118,8 @@ class VerifyReport:
             if self.incomplete
             else ""
         )
-        return f"all {self.decisions} decisions match across {self.runs} runs{tail}"
+        runs = f"{self.runs} run" + ("s" if self.runs != 1 else "")
+        return f"all {self.decisions} decisions match across {runs}{tail}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

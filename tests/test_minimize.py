@@ -151,3 +151,16 @@ def test_schedule_runs_gd_then_hands_over_to_the_framework():
                    options={"gd": {"learning_rate": 1e-3}})
     assert res.engines[0]["engine"] == "gd"
     assert res.decisions, "the framework phase should take at least one decision"
+
+
+def test_adjustable_must_name_terms_the_objective_returns():
+    """`adjustable` naming a term the objective does not return is a ValueError naming the argument."""
+    with pytest.raises(ValueError, match="`adjustable` names \\['pen'\\]"):
+        minimize(lambda x: {"data": float(x @ x)}, [1.0, 2.0], adjustable=("pen",), seed=0)
+
+
+def test_x0_outside_bounds_warning_points_at_the_callers_line():
+    """The projection warning is attributed to the user's call, not to a line inside the package."""
+    with pytest.warns(UserWarning, match=r"x0\[0\]") as rec:
+        minimize(lambda x: float(x @ x), [5.0, 0.0], bounds=[(-1, 1), (-1, 1)], seed=0)
+    assert rec[0].filename == __file__

@@ -84,7 +84,7 @@ def test_verify_matches_every_decision_with_memory_reads_replayed(second_run: Pa
     n = sum(e["event"] == "decision" for e in events)
     assert report.ok, report.summary()
     assert report.decisions == n > 0 and report.runs == 1
-    assert report.summary() == f"all {n} decisions match across 1 runs"
+    assert report.summary() == f"all {n} decisions match across 1 run"
 
 
 @pytest.mark.parametrize("field", ["chosen.action", "score"])
@@ -107,7 +107,7 @@ def test_cli_verify_exits_1_on_a_tampered_log(second_run: Path, tmp_path: Path) 
     runner = CliRunner()
     ok = runner.invoke(app, ["replay", str(second_run), "--verify", "--only", "decisions"])
     assert ok.exit_code == 0, ok.output
-    assert "decisions match across 1 runs" in ok.stdout
+    assert "decisions match across 1 run" in ok.stdout
     lines = second_run.read_text().splitlines()
     i = next(k for k, line in enumerate(lines) if '"event":"decision"' in line)
     obj = json.loads(lines[i])

@@ -395,7 +395,7 @@ class MemoryStore(BaseStore):
                 p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists()
             )
         out.update(file_bytes=size, schema_version=self.schema_version,
-                   bytes_per_record=size / out["records"] if out["records"] else 0.0)  # fmt: skip
+                   bytes_per_record=round(size / out["records"], 1) if out["records"] else 0.0)  # fmt: skip
         return out
 
     def vacuum(self) -> None:
