@@ -50,6 +50,8 @@ DEFAULT_PAUSE = {"slow_tol": 0.02}
 STATUS = {0: "converged", 1: "budget", 2: "maxiter", 3: "all_failed", 4: "target", 99: "callback"}
 LOCAL_ACTIONS = {"rescale_step", "switch_engine", "prune_noise", "reweight_terms"}
 EXPLORATORY_ACTIONS = {"restart", "inject_diversity"}
+IDLE_LIMIT = 200  # iterations in a row without a new evaluation: nothing left that can make progress
+FAIL_LIMIT = 1000  # evaluations (or 100 d) that all failed before the run gives up with status 3
 EXPLORE_PATIENCE = 5  # exploratory outcomes wait up to this many times outcome_k, or until the engine stops
 
 
@@ -194,7 +196,7 @@ class Run:
 
     def _iterate(self) -> tuple[int, str]:
         p, cfg = self.problem, self.cfg
-        phase_idx, phase_iters = 0, 0
+        phase_idx, phase_iters, idle = 0, 0, 0
         loop = self._start(self.phases[0])
         while True:
             phase = self.phases[phase_idx]
@@ -204,9 +206,21 @@ class Run:
                 continue
             if cfg.maxiter is not None and self.it >= cfg.maxiter:
                 return 2, f"iteration limit of {cfg.maxiter} reached"
-            state = loop.engine.step(loop.state, p)
+            before = p.nfev
+            try:
+                state = loop.engine.step(loop.state, p)
+            except BudgetExhausted:
+                raise
+            except Exception as exc:  # a numerical failure inside an engine's library ends that engine, not the run
+                state = replace(loop.state, done=f"engine error: {type(exc).__name__}: {exc}")
             loop = replace(loop, state=state)
             self.it += 1
+            idle = idle + 1 if p.nfev == before else 0
+            if idle >= IDLE_LIMIT:
+                status = 0 if p.best_x is not None else 3
+                return status, f"stopped: {IDLE_LIMIT} iterations in a row made no new evaluation"
+            if p.best_x is None and p.nfev >= max(FAIL_LIMIT, 100 * p.dim):
+                return 3, f"every one of the first {p.nfev} evaluations failed (first: {p.failures[0].reason})"
             phase_iters += 1
             if loop.reset_window:
                 self.monitor.reset_window()
@@ -314,7 +328,7 @@ class Run:
             term_weights=dict(p.term_weights), budget_left=_frac_left(p), budget_given=not self.default_budget, restarts=loop.restarts,
             max_restarts=self.max_restarts, restart_values=list(loop.restart_values),
             best_f=p.best_f, current_f=float(loop.state.f), n_failed=p.n_failed,
-            recent_failures=sum(1 for f in p.failures if f.nfev > p.nfev - 4 * self.cfg.window),
+            recent_failures=p.failures_since(p.nfev - 4 * self.cfg.window),
             term_names=list(p.last_terms) if p.last_terms else [],
             cmaes_popsize=int(getattr(loop.state, "popsize", 0) or 0) or None,
             last_action=self.decisions[-1]["action"] if self.decisions else None,
@@ -469,7 +483,9 @@ def minimize(
     point evaluated and ``fun == fun(x)`` exactly, with ``nit``, ``nfev``,
     ``njev``, ``success``, ``status`` (0 converged, 1 budget reached, 2 maxiter,
     3 every evaluation failed, 4 target reached, 99 callback stop),
-    ``message``, ``failed_evaluations`` and the run's ``health`` (iterations x
+    ``message`` (a run also ends after 200 iterations in a row without a new
+    evaluation, and with status 3 once its first max(1000, 100 d) evaluations
+    all failed), ``failed_evaluations`` and the run's ``health`` (iterations x
     6 array), ``pauses``, ``anomalies`` and ``decisions``.
 
     ``engine``: ``"auto"`` (lbfgs with a usable gradient, cmaes otherwise),

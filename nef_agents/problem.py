@@ -23,6 +23,7 @@ Conventions
 
 from __future__ import annotations
 
+import bisect
 import math
 import sys
 import warnings
@@ -162,6 +163,7 @@ class Problem:
         self.nfev = 0
         self.njev = 0
         self.failures: list[FailedEvaluation] = []
+        self._failure_nfevs: list[int] = []  # nondecreasing, for failures_since
         self.best_x: Array | None = None
         self.best_f = math.inf
         self.best_nfev = 0
@@ -265,7 +267,12 @@ class Problem:
 
     def _fail(self, reason: str) -> float:
         self.failures.append(FailedEvaluation(self.nfev, reason))
+        self._failure_nfevs.append(self.nfev)
         return math.inf
+
+    def failures_since(self, nfev: int) -> int:
+        """How many failures were recorded after evaluation number ``nfev`` (O(log n))."""
+        return len(self._failure_nfevs) - bisect.bisect_right(self._failure_nfevs, nfev)
 
     def grad(
         self,

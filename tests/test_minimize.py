@@ -164,3 +164,24 @@ def test_x0_outside_bounds_warning_points_at_the_callers_line():
     with pytest.warns(UserWarning, match=r"x0\[0\]") as rec:
         minimize(lambda x: float(x @ x), [5.0, 0.0], bounds=[(-1, 1), (-1, 1)], seed=0)
     assert rec[0].filename == __file__
+
+
+def test_flaky_objective_never_loops_forever():
+    """An objective that raises 30% of the time ends the run (no endless rollbacks that evaluate nothing)."""
+    rng = np.random.default_rng(1)
+
+    def sometimes(x):
+        if rng.random() < 0.3:
+            raise ValueError("flaky")
+        return float(np.sum((x - 0.3) ** 2))
+
+    res = minimize(sometimes, [1.0, 2.0], engine="lbfgs", seed=0, budget=300)
+    assert res.nfev <= 300 and res.nit < 2000
+    assert res.fun < 1e-8 and res.failed_evaluations > 0
+
+
+def test_always_failing_objective_without_budget_ends_with_status_3():
+    """With no budget, an objective that always fails stops after a bounded number of tries with status 3."""
+    res = minimize(lambda x: float("nan"), [-1.2, 1.0], seed=0)
+    assert res.status == 3 and not res.success
+    assert res.nfev <= 1100 and "every one of" in res.message
