@@ -107,7 +107,8 @@ def _split_options(options: Mapping[str, Any] | None, phases: list[Phase]) -> tu
     if flat:
         first = phases[0].engine
         if first == AUTO:
-            raise ConfigError(f"option(s) {sorted(flat)} need a named engine; with engine='auto' use options={{'lbfgs': {{...}}}}")
+            raise ConfigError(f"unknown option(s) {sorted(flat)}: with engine='auto', engine settings go under the "
+                              f"engine's name (options={{'lbfgs': {{...}}}}) and loop settings under 'framework'")
         per[first] = {**flat, **per.get(first, {})}
     return per, framework
 

@@ -66,6 +66,15 @@ def _array(value: Any) -> np.ndarray | None:
     return None if value is None else np.asarray(value, dtype=np.float64)
 
 
+def _source_name(source: Any) -> str:
+    """How to name the import source in an error: the file path, or 'JSON-lines text'."""
+    if isinstance(source, os.PathLike):
+        return str(source)
+    if isinstance(source, str) and not source.lstrip().startswith("{") and Path(source).is_file():
+        return source
+    return "JSON-lines text"
+
+
 def parse_jsonl(store: BaseStore, source: Any) -> list[dict[str, Any]]:
     """Encoded rows for ``store`` from exported JSON lines; :class:`ConfigError` names the line."""
     rows = []
@@ -110,7 +119,7 @@ def parse_jsonl(store: BaseStore, source: Any) -> list[dict[str, Any]]:
                 )  # fmt: skip
             )
         except (ConfigError, ValueError, TypeError, KeyError) as exc:
-            raise ConfigError(f"import_ line {n}: {exc}") from exc
+            raise ConfigError(f"{_source_name(source)}: line {n}: not a memory record ({exc})") from exc
     return rows
 
 
