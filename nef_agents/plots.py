@@ -231,24 +231,9 @@ def _plot_health(fw: Sequence[dict[str, str]], csv_path: Path, path: Path) -> Pa
     # a decision row is also a pause (the CSV keeps one event a row, the most telling one)
     for k, x in enumerate(sorted(set(marks["pause"]) | set(marks["decision"]))):
         ax.axvline(x, color="0.4", ls="--", lw=0.8, label="pause" if k == 0 else None)
-    if marks["anomaly"]:
-        ax.plot(
-            marks["anomaly"],
-            [1.04] * len(marks["anomaly"]),
-            "rx",
-            ms=6,
-            label="anomaly",
-            clip_on=False,
-        )
-    if marks["decision"]:
-        ax.plot(
-            marks["decision"],
-            [1.08] * len(marks["decision"]),
-            "gv",
-            ms=6,
-            label="decision",
-            clip_on=False,
-        )
+    for kind, y, style in (("anomaly", 1.04, "rx"), ("decision", 1.08, "gv")):
+        if marks[kind]:
+            ax.plot(marks[kind], [y] * len(marks[kind]), style, ms=6, label=kind, clip_on=False)
     ax.set_ylim(-0.02, 1.12)
     ax.set_xlabel("iteration")
     ax.set_ylabel("health (1 = healthy)")
